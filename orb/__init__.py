@@ -1,0 +1,3 @@
+"""orb: research Opening Range Breakout strategies on US stocks and ETFs, minute by minute."""
+
+__version__ = "0.1.0"

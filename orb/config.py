@@ -1,0 +1,357 @@
+"""Configuration: pydantic models over `defaults.yaml`, deep-merged user files, validated once.
+
+Every model forbids unknown keys and is frozen. `load_config` returns a `Config`; errors become one
+`ConfigError` line naming the key path, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import time
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orb.errors import ConfigError
+
+DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "defaults.yaml"
+INTERVAL_MINUTES = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _parse_hhmm(value: Any) -> str:
+    """Accept 'HH:MM' (YAML may also give minutes-since-midnight for unquoted 15:00)."""
+    if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 sexagesimal: 15:00 -> 900
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    if not isinstance(value, str):
+        raise ValueError("expected a local time 'HH:MM'")
+    try:
+        hh, mm = value.split(":")
+        time(int(hh), int(mm))
+    except ValueError as exc:
+        raise ValueError(f"expected a local time 'HH:MM', got {value!r}") from exc
+    return f"{int(hh):02d}:{int(mm):02d}"
+
+
+def hhmm_minutes(value: str) -> int:
+    """Minutes after midnight of an 'HH:MM' string."""
+    hh, mm = value.split(":")
+    return int(hh) * 60 + int(mm)
+
+
+class EntryMode(str, Enum):
+    STOP = "stop"
+    CLOSE = "close"
+    OR_CANDLE = "or_candle"
+
+
+class StopMode(str, Enum):
+    OR_OPPOSITE = "or_opposite"
+    ATR = "atr"
+    ATR_CAPPED = "atr_capped"
+
+
+class SameBar(str, Enum):
+    PESSIMISTIC = "pessimistic"
+    OHLC_PATH = "ohlc_path"
+
+
+class SessionConfig(_Model):
+    timezone: str = "America/New_York"
+    calendar: str = "XNYS"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {v!r}; use an IANA name like America/New_York") from exc
+        return v
+
+
+class DataConfig(_Model):
+    interval: str = "1m"
+    seed: int = 42
+    warmup_sessions: int = Field(40, ge=0, le=400)
+    file_timezone: str = "America/New_York"
+    file_bar_label: str = "start"
+    yahoo_retries: int = Field(3, ge=0, le=10)
+    yahoo_backoff_seconds: float = Field(2.0, ge=0)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if v not in INTERVAL_MINUTES:
+            raise ValueError(f"unknown interval {v!r}; allowed: {', '.join(INTERVAL_MINUTES)}")
+        return v
+
+    @field_validator("file_bar_label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        if v not in ("start", "end"):
+            raise ValueError(f"expected 'start' or 'end', got {v!r}")
+        return v
+
+    @property
+    def interval_minutes(self) -> int:
+        return INTERVAL_MINUTES[self.interval]
+
+
+class OrbConfig(_Model):
+    base_minutes: int = Field(15, gt=0, le=390)
+    adaptive: bool = False
+    short_minutes: int = Field(10, gt=0, le=390)
+    long_minutes: int = Field(30, gt=0, le=390)
+    adaptive_low: float = Field(0.8, gt=0)
+    adaptive_high: float = Field(1.2, gt=0)
+    atr_period: int = Field(14, ge=1, le=200)
+    min_width_atr: float | None = Field(0.25, ge=0)
+    max_width_atr: float | None = Field(1.75, ge=0)
+    validate_or: bool = Field(False, alias="validate")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OrbConfig:
+        if self.adaptive_low > self.adaptive_high:
+            raise ValueError("adaptive_low must be <= adaptive_high")
+        if (
+            self.min_width_atr is not None
+            and self.max_width_atr is not None
+            and self.min_width_atr > self.max_width_atr
+        ):
+            raise ValueError("min_width_atr must be <= max_width_atr")
+        return self
+
+
+class EntryConfig(_Model):
+    mode: EntryMode = EntryMode.STOP
+    buffer_fixed: float = Field(0.0, ge=0)
+    buffer_atr: float = Field(0.0, ge=0)
+    cutoff: str = "15:00"
+
+    _cutoff = field_validator("cutoff", mode="before")(classmethod(lambda cls, v: _parse_hhmm(v)))
+
+
+class FactorConfig(_Model):
+    enabled: bool = True
+    weight: float = Field(1.0, ge=0)
+
+
+class RelVolumeConfig(FactorConfig):
+    lookback_sessions: int = Field(14, ge=1, le=400)
+    min_ratio: float = Field(1.0, ge=0)
+
+
+class PriceActionConfig(FactorConfig):
+    pivot_len: int = Field(3, ge=1, le=390)
+
+
+class AdxConfig(FactorConfig):
+    enabled: bool = False
+    period: int = Field(14, ge=1, le=200)
+    threshold: float = Field(18.0, ge=0, le=100)
+
+
+class ConfluenceConfig(_Model):
+    enabled: bool = True
+    required: float = Field(2, ge=0)
+    weak_trend_required: float = Field(3, ge=0)
+    rel_volume: RelVolumeConfig = RelVolumeConfig()
+    vwap: FactorConfig = FactorConfig()
+    price_action: PriceActionConfig = PriceActionConfig()
+    profile: FactorConfig = FactorConfig()
+    adx: AdxConfig = AdxConfig()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ConfluenceConfig:
+        if self.weak_trend_required < self.required:
+            raise ValueError("weak_trend_required must be >= required")
+        return self
+
+
+FACTOR_NAMES = ("rel_volume", "vwap", "price_action", "profile")
+
+
+class TradeConfig(_Model):
+    stop_mode: StopMode = StopMode.ATR_CAPPED
+    stop_buffer: float = Field(0.0, ge=0)
+    atr_stop_mult: float = Field(0.8, gt=0)
+    partials: bool = True
+    t1_pct: float = Field(0.5, ge=0, le=1)
+    t1_r: float = Field(1.0, gt=0)
+    t2_pct: float = Field(0.25, ge=0, le=1)
+    t2_r: float = Field(1.5, gt=0)
+    runner_r: float = Field(3.0, gt=0)
+    target_r: float = Field(2.0, gt=0)
+    be_buffer: float = 0.0
+    same_bar: SameBar = SameBar.PESSIMISTIC
+    flatten_time: str | None = None
+
+    @field_validator("flatten_time", mode="before")
+    @classmethod
+    def _flatten(cls, v: Any) -> str | None:
+        return None if v is None else _parse_hhmm(v)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TradeConfig:
+        if not self.t1_r < self.t2_r < self.runner_r:
+            raise ValueError(
+                f"targets must satisfy t1_r < t2_r < runner_r, got {self.t1_r}, {self.t2_r}, {self.runner_r}"
+            )
+        if self.t1_pct + self.t2_pct > 1 + 1e-12:
+            raise ValueError(f"t1_pct + t2_pct must be <= 1, got {self.t1_pct + self.t2_pct}")
+        return self
+
+
+class GovernanceConfig(_Model):
+    max_signals_per_day: int = Field(2, ge=1)
+    lockout_after_losses: int = Field(1, ge=0)
+    max_daily_loss_r: float | None = Field(3.0, gt=0)
+
+
+class RiskConfig(_Model):
+    initial_capital: float = Field(100_000.0, gt=0)
+    risk_per_trade: float = Field(0.01, gt=0, le=1)
+    max_leverage: float = Field(4.0, gt=0)
+
+
+class CostsConfig(_Model):
+    slippage_per_share: float = Field(0.01, ge=0)
+    commission_per_share: float = Field(0.0035, ge=0)
+
+
+class MetricsConfig(_Model):
+    periods_per_year: int = Field(252, gt=0)
+    risk_free_rate: float = 0.0
+
+
+class Config(_Model):
+    session: SessionConfig = SessionConfig()
+    data: DataConfig = DataConfig()
+    orb: OrbConfig = OrbConfig()
+    entry: EntryConfig = EntryConfig()
+    confluence: ConfluenceConfig = ConfluenceConfig()
+    trade: TradeConfig = TradeConfig()
+    governance: GovernanceConfig = GovernanceConfig()
+    risk: RiskConfig = RiskConfig()
+    costs: CostsConfig = CostsConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @model_validator(mode="after")
+    def _cross(self) -> Config:
+        step = self.data.interval_minutes
+        lengths = {"orb.base_minutes": self.orb.base_minutes}
+        if self.orb.adaptive:
+            lengths |= {"orb.short_minutes": self.orb.short_minutes, "orb.long_minutes": self.orb.long_minutes}
+        for key, minutes in lengths.items():
+            if minutes % step:
+                raise ValueError(
+                    f"{key}={minutes} is not a whole number of {self.data.interval} bars; "
+                    f"use a multiple of {step}"
+                )
+        cutoff = hhmm_minutes(self.entry.cutoff)
+        if not 9 * 60 + 30 < cutoff <= 16 * 60:
+            raise ValueError(f"entry.cutoff={self.entry.cutoff} must be inside the session (09:30-16:00]")
+        if self.trade.flatten_time is not None and not 9 * 60 + 30 < hhmm_minutes(self.trade.flatten_time) < 16 * 60:
+            raise ValueError(f"trade.flatten_time={self.trade.flatten_time} must be inside the session (09:30-16:00)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict with the file's key names (re-loadable as --config)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: `override` merged into `base`, recursing into nested dicts."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections (session, orb, ...)")
+    return data
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown config key '{path}'; check the spelling against defaults.yaml"
+    value = error.get("input")
+    message = error["msg"].removeprefix("Value error, ")
+    if isinstance(value, dict):
+        return f"config section '{path}': {message}" if error["loc"] else f"config: {message}"
+    return f"config key '{path}' = {value!r}: {message}"
+
+
+def build_config(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a merged mapping; raise ConfigError with one line for the first problem."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{source}: {_describe(first)}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """defaults.yaml, deep-merged with the user's file, then with CLI overrides (dotted keys)."""
+    data = _read_yaml(DEFAULTS_PATH)
+    source = "defaults.yaml"
+    if path is not None:
+        data = deep_merge(data, _read_yaml(Path(path)))
+        source = str(path)
+    for dotted, value in (overrides or {}).items():
+        data = deep_merge(data, _nest(dotted, value))
+    return build_config(data, source)
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = value
+    for part in reversed(dotted.split(".")):
+        out = {part: out}
+    return out
+
+
+def with_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """A new Config with dotted-key overrides applied (and validated)."""
+    data = config.to_dict()
+    for dotted, value in overrides.items():
+        data = deep_merge(data, _nest(dotted, value))
+    return build_config(data, "override")

@@ -1,0 +1,34 @@
+"""Column contracts of the DataFrames passed between stages (run-format.md is the file contract).
+
+Bars (every data source returns this, the engine consumes it):
+    index   `timestamp`: DatetimeIndex, tz-aware UTC, bar START, sorted, unique
+    columns open, high, low, close (float64), volume (int64)
+"""
+
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+
+TRADE_COLUMNS = (
+    "trade_id", "symbol", "session_date", "side", "entry_time", "entry_price", "stop_price",
+    "r_per_share", "shares", "t1_price", "t2_price", "target_price", "exit_time", "exit_price",
+    "exit_reason", "t1_filled", "t2_filled", "gross_pnl", "commission", "net_pnl", "initial_risk",
+    "r_multiple", "gross_r", "mfe_r", "mae_r", "holding_minutes", "or_high", "or_low", "or_minutes",
+    "score",
+)  # followed by factor_<name> for each factor in orb.config.FACTOR_NAMES
+FILL_COLUMNS = ("trade_id", "symbol", "time", "kind", "price", "shares", "commission")
+EQUITY_COLUMNS = ("timestamp", "equity", "cum_r", "drawdown_pct", "drawdown_r")
+SESSION_COLUMNS = (
+    "session_date", "or_minutes", "or_high", "or_low", "or_width", "atr", "or_width_atr",
+    "status", "skip_reason", "trades", "day_r",
+)
+EVENT_COLUMNS = ("time", "symbol", "session_date", "side", "reason", "detail")
+
+METRIC_KEYS = (
+    "total_trades", "winning_trades", "losing_trades", "win_rate", "total_r", "avg_r", "median_r",
+    "profit_factor", "expectancy_r", "sqn", "avg_winner_r", "avg_loser_r", "largest_winner_r",
+    "largest_loser_r", "max_consecutive_wins", "max_consecutive_losses", "max_drawdown_r",
+    "max_drawdown_pct", "max_drawdown_duration_days", "sharpe", "sortino", "calmar", "net_pnl",
+    "total_return_pct", "cagr_pct", "final_equity", "exposure_pct", "avg_holding_minutes",
+    "long_trades", "short_trades", "long_win_rate", "short_win_rate", "sessions",
+    "sessions_traded", "sessions_skipped", "exit_reasons",
+)
+AGGREGATE_EXTRA_KEYS = ("symbols", "avg_r_per_trade")

@@ -1,0 +1,74 @@
+"""Trading sessions from the exchange calendar (exchange_calendars): holidays, early closes, DST.
+
+All timestamps here are tz-aware UTC; session dates are exchange-local dates (naive `datetime64`
+midnight values in a DatetimeIndex named `session_date`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from orb.errors import UsageError
+
+CALENDAR_START = "1995-01-01"
+
+
+@lru_cache(maxsize=4)
+def get_calendar(code: str = "XNYS"):
+    """The exchange calendar, covering 1995 to two years ahead (the library default is 20 years back)."""
+    import exchange_calendars as xcals
+
+    end = (pd.Timestamp.today() + pd.DateOffset(years=2)).strftime("%Y-12-31")
+    try:
+        return xcals.get_calendar(code, start=CALENDAR_START, end=end)
+    except xcals.errors.InvalidCalendarName:
+        raise UsageError(f"unknown exchange calendar {code!r} in session.calendar; use e.g. XNYS") from None
+
+
+def schedule(start: date | str, end: date | str, code: str = "XNYS") -> pd.DataFrame:
+    """Sessions with start <= session_date <= end: columns `open`, `close` (UTC) and `early_close`."""
+    cal = get_calendar(code)
+    sched = cal.schedule.loc[pd.Timestamp(start) : pd.Timestamp(end), ["open", "close"]]
+    out = pd.DataFrame(
+        {"open": sched["open"], "close": sched["close"]},
+        index=pd.DatetimeIndex(sched.index, name="session_date"),
+    )
+    local_close = out["close"].dt.tz_convert(cal.tz)
+    regular = (local_close.dt.hour * 60 + local_close.dt.minute) < 16 * 60
+    return out.assign(early_close=regular.to_numpy())
+
+
+def session_offset(day: date | str, n: int, code: str = "XNYS") -> pd.Timestamp:
+    """The session `n` sessions before (n > 0) the first session on or after `day`."""
+    cal = get_calendar(code)
+    sessions = cal.sessions
+    pos = int(sessions.searchsorted(pd.Timestamp(day)))
+    return sessions[max(pos - n, 0)]
+
+
+def recent_sessions(last: date | str, count: int, code: str = "XNYS") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(first, last) of the `count` most recent sessions on or before `last`."""
+    cal = get_calendar(code)
+    sessions = cal.sessions
+    pos = int(sessions.searchsorted(pd.Timestamp(last), side="right")) - 1
+    if pos < 0:
+        raise UsageError(f"no trading session on or before {last}")
+    return sessions[max(pos - count + 1, 0)], sessions[pos]
+
+
+def assign_sessions(index: pd.DatetimeIndex, sched: pd.DataFrame) -> np.ndarray:
+    """Position in `sched` of the session whose regular hours [open, close) hold each timestamp; -1 outside."""
+    if index.tz is None:
+        raise ValueError("assign_sessions needs tz-aware timestamps")
+    ts = index.as_unit("ns").asi8
+    opens = sched["open"].dt.as_unit("ns").to_numpy().view(np.int64)
+    closes = sched["close"].dt.as_unit("ns").to_numpy().view(np.int64)
+    pos = np.searchsorted(opens, ts, side="right") - 1
+    valid = pos >= 0
+    inside = np.zeros(len(ts), dtype=bool)
+    inside[valid] = ts[valid] < closes[pos[valid]]
+    return np.where(inside, pos, -1)
