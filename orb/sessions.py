@@ -65,8 +65,8 @@ def assign_sessions(index: pd.DatetimeIndex, sched: pd.DataFrame) -> np.ndarray:
     if index.tz is None:
         raise ValueError("assign_sessions needs tz-aware timestamps")
     ts = index.as_unit("ns").asi8
-    opens = sched["open"].dt.as_unit("ns").to_numpy().view(np.int64)
-    closes = sched["close"].dt.as_unit("ns").to_numpy().view(np.int64)
+    opens = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
+    closes = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8
     pos = np.searchsorted(opens, ts, side="right") - 1
     valid = pos >= 0
     inside = np.zeros(len(ts), dtype=bool)
