@@ -253,7 +253,10 @@ class Config(_Model):
         step = self.data.interval_minutes
         lengths = {"orb.base_minutes": self.orb.base_minutes}
         if self.orb.adaptive:
-            lengths |= {"orb.short_minutes": self.orb.short_minutes, "orb.long_minutes": self.orb.long_minutes}
+            lengths |= {
+                "orb.short_minutes": self.orb.short_minutes,
+                "orb.long_minutes": self.orb.long_minutes,
+            }
         for key, minutes in lengths.items():
             if minutes % step:
                 raise ValueError(
@@ -263,8 +266,13 @@ class Config(_Model):
         cutoff = hhmm_minutes(self.entry.cutoff)
         if not 9 * 60 + 30 < cutoff <= 16 * 60:
             raise ValueError(f"entry.cutoff={self.entry.cutoff} must be inside the session (09:30-16:00]")
-        if self.trade.flatten_time is not None and not 9 * 60 + 30 < hhmm_minutes(self.trade.flatten_time) < 16 * 60:
-            raise ValueError(f"trade.flatten_time={self.trade.flatten_time} must be inside the session (09:30-16:00)")
+        if (
+            self.trade.flatten_time is not None
+            and not 9 * 60 + 30 < hhmm_minutes(self.trade.flatten_time) < 16 * 60
+        ):
+            raise ValueError(
+                f"trade.flatten_time={self.trade.flatten_time} must be inside the session (09:30-16:00)"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,7 +303,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config") from None
     except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
+        raise ConfigError(
+            f"config file {path} cannot be read ({exc.strerror}); check its permissions"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
