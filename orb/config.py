@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +46,19 @@ def hhmm_minutes(value: str) -> int:
     return int(hh) * 60 + int(mm)
 
 
-class EntryMode(str, Enum):
+class EntryMode(StrEnum):
     STOP = "stop"
     CLOSE = "close"
     OR_CANDLE = "or_candle"
 
 
-class StopMode(str, Enum):
+class StopMode(StrEnum):
     OR_OPPOSITE = "or_opposite"
     ATR = "atr"
     ATR_CAPPED = "atr_capped"
 
 
-class SameBar(str, Enum):
+class SameBar(StrEnum):
     PESSIMISTIC = "pessimistic"
     OHLC_PATH = "ohlc_path"
 

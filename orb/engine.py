@@ -129,7 +129,6 @@ class EventLoopBacktest:
         stops = np.append(starts[1:], len(ses))
         ts_ns = bars.index.as_unit("ns").asi8
         open_ns = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
-        close_ns = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8
         minute_ns = 60_000_000_000
         offset = (ts_ns - open_ns[ses]) // minute_ns  # minutes since the session open
 
@@ -284,7 +283,6 @@ class EventLoopBacktest:
     # ------------------------------------------------------------------ the loop
     def run(self, bars: pd.DataFrame, start: date | None = None, end: date | None = None) -> BacktestResult:
         """Backtest `bars` (the bar contract); sessions before `start` only warm up daily values."""
-        cfg = self.config
         rth, sched, ses, dirty = self._regular_bars(bars, start, end)
         (o, h, lo, c, v), S = self._prepare(rth, sched, ses, dirty)
         ts_ns = rth.index.as_unit("ns").asi8

@@ -61,7 +61,7 @@ def recent_sessions(last: date | str, count: int, code: str = "XNYS") -> tuple[p
 
 
 def assign_sessions(index: pd.DatetimeIndex, sched: pd.DataFrame) -> np.ndarray:
-    """Position in `sched` of the session whose regular hours [open, close) hold each timestamp; -1 outside."""
+    """Position in `sched` of the session whose [open, close) holds each timestamp; -1 outside."""
     if index.tz is None:
         raise ValueError("assign_sessions needs tz-aware timestamps")
     ts = index.as_unit("ns").asi8
