@@ -10,7 +10,7 @@ Definitions (key: meaning; "None" is when the value is undefined):
     win_rate: winning_trades / total_trades (None without trades)
     total_r, avg_r, median_r, expectancy_r: sum, mean, median, mean of R (total_r 0.0 without trades)
     profit_factor: sum of positive net_pnl / abs(sum of negative net_pnl), dollars (None without a loss)
-    sqn: sqrt(n) * mean(R) / std(R, ddof=1) (None when n < 2 or all R are equal)
+    sqn: sqrt(n) * mean(R) / std(R, ddof=1) (None when n < 2 or std <= 1e-12 * max(1, |mean|))
     avg_winner_r, avg_loser_r: mean R of the winners / of the losers
     largest_winner_r, largest_loser_r: max R of the winners / min R of the losers
     max_consecutive_wins, max_consecutive_losses: longest run in trade order; R == 0 breaks both
@@ -19,7 +19,7 @@ Definitions (key: meaning; "None" is when the value is undefined):
     max_drawdown_duration_days: longest span in calendar days (exchange-local dates) from an equity peak
         to the first row back at or above it, or to the last row if never recovered (0 without drawdown)
     sharpe: mean(x) / std(x, ddof=1) * sqrt(periods_per_year), x = daily return - rf,
-        rf = risk_free_rate / periods_per_year (None with < 2 days or constant x)
+        rf = risk_free_rate / periods_per_year (None with < 2 days or std(x) <= 1e-12 * max(1, |mean(x)|))
     sortino: mean(x) / sqrt(mean(min(0, x) ** 2)) * sqrt(periods_per_year) (None with < 2 days or no x < 0)
     calmar: cagr_pct / abs(max_drawdown_pct) (None without drawdown or cagr_pct)
     net_pnl, final_equity: sum of net_pnl; initial_capital + net_pnl
@@ -212,7 +212,8 @@ def _sharpe_sortino(returns: np.ndarray, periods_per_year: int, risk_free_rate: 
     excess = returns - risk_free_rate / periods_per_year
     scale = math.sqrt(periods_per_year)
     mean = excess.mean()
-    sharpe = None if np.all(excess == excess[0]) else mean / excess.std(ddof=1) * scale
+    std = excess.std(ddof=1)
+    sharpe = None if _negligible(std, mean) else mean / std * scale
     downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
     return sharpe, (mean / downside * scale if downside > 0 else None)
 
@@ -241,9 +242,15 @@ def _cagr(growth: float, days: np.ndarray) -> float | None:
 
 
 def _sqn(r: np.ndarray) -> float | None:
-    if len(r) < 2 or np.all(r == r[0]):
+    if len(r) < 2:
         return None
-    return math.sqrt(len(r)) * r.mean() / r.std(ddof=1)
+    mean, std = r.mean(), r.std(ddof=1)
+    return None if _negligible(std, mean) else math.sqrt(len(r)) * mean / std
+
+
+def _negligible(std: float, mean: float) -> bool:
+    """A spread that is float noise (a constant series summed or divided in floats)."""
+    return std <= 1e-12 * max(1.0, abs(mean))
 
 
 def _longest_run(mask: np.ndarray) -> int:
