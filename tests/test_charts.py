@@ -1,0 +1,422 @@
+"""orb.charts on small hand-built frames: traces present, values where the run files put them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orb import charts
+
+UTC = "UTC"
+
+
+def _ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz=UTC)
+
+
+def _session_bars(day: str = "2024-01-03", utc_open: str = "14:30") -> pd.DataFrame:
+    """390 one-minute bars of one session (bar contract); OR 100-101, breakout up at 09:50 local."""
+    index = pd.date_range(_ts(f"{day} {utc_open}"), periods=390, freq="1min", name="timestamp")
+    close = np.full(390, 100.5)
+    close[20:] = np.linspace(101.2, 103.0, 370)  # from 09:50 local the price trends up
+    frame = pd.DataFrame(
+        {"open": close - 0.05, "high": close + 0.3, "low": close - 0.3, "close": close, "volume": 1000},
+        index=index,
+    )
+    frame.loc[frame.index[:15], ["high", "low"]] = [101.0, 100.0]  # OR bars: high 101, low 100
+    return frame.astype({"volume": "int64"})
+
+
+def _local(hhmm: str, day: str = "2024-01-03") -> pd.Timestamp:
+    """A naive New York wall-clock time, as the charts show it."""
+    return pd.Timestamp(f"{day} {hhmm}")
+
+
+def _trade(**overrides) -> dict:
+    """A long trade of 2024-01-03: entry 09:50 local at 101.01, stop 100.00 (R/share 1.01)."""
+    row = {
+        "trade_id": 1,
+        "symbol": "SPY",
+        "session_date": pd.Timestamp("2024-01-03"),
+        "side": "long",
+        "entry_time": _ts("2024-01-03 14:50"),
+        "entry_price": 101.01,
+        "stop_price": 100.0,
+        "r_per_share": 1.01,
+        "shares": 100,
+        "t1_price": 102.02,
+        "t2_price": 102.525,
+        "target_price": 104.04,
+        "exit_time": _ts("2024-01-03 15:30"),
+        "exit_price": 101.0,
+        "exit_reason": "breakeven",
+        "t1_filled": True,
+        "t2_filled": False,
+        "r_multiple": 0.49,
+        "or_high": 101.0,
+        "or_low": 100.0,
+        "or_minutes": 15,
+        "score": 3.0,
+        "factor_rel_volume": 1,
+        "factor_vwap": 1,
+        "factor_price_action": 1,
+        "factor_profile": 0,
+    }
+    row.update(overrides)
+    return row
+
+
+def _fills() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "trade_id": [1, 1, 1],
+            "symbol": ["SPY"] * 3,
+            "time": [_ts("2024-01-03 14:50"), _ts("2024-01-03 15:05"), _ts("2024-01-03 15:30")],
+            "kind": ["entry", "t1", "breakeven"],
+            "price": [101.01, 102.02, 101.0],
+            "shares": [100, 50, 50],
+            "commission": [0.35, 0.175, 0.175],
+        }
+    )
+
+
+def _names(fig) -> list[str]:
+    return [t.name for t in fig.data]
+
+
+def _trace(fig, name: str):
+    matches = [t for t in fig.data if t.name == name]
+    assert matches, f"no trace named {name!r} in {_names(fig)}"
+    return matches[0]
+
+
+# A small trade book with known aggregates: r values chosen so sums are exact in binary.
+BOOK = pd.DataFrame(
+    [
+        _trade(trade_id=1, r_multiple=2.0, exit_reason="target", side="long", score=3.0, factor_profile=1),
+        _trade(trade_id=2, r_multiple=-1.0, exit_reason="stop", side="short", score=2.0, factor_vwap=0,
+               session_date=pd.Timestamp("2024-01-05"), entry_time=_ts("2024-01-05 16:10")),
+        _trade(trade_id=3, r_multiple=0.5, exit_reason="eod", side="long", score=2.0, factor_price_action=0,
+               session_date=pd.Timestamp("2024-02-06"), entry_time=_ts("2024-02-06 15:10")),
+        _trade(trade_id=4, r_multiple=-1.0, exit_reason="stop", side="long", score=2.0, factor_rel_volume=0,
+               session_date=pd.Timestamp("2024-07-09"), entry_time=_ts("2024-07-09 13:50")),
+    ]
+)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- equity
+
+
+def _equity(values, times) -> pd.DataFrame:
+    equity = pd.Series(values, dtype=float)
+    peak = equity.cummax()
+    return pd.DataFrame(
+        {
+            "timestamp": [_ts(t) for t in times],
+            "equity": equity,
+            "cum_r": (equity - 100_000) / 1000,
+            "drawdown_pct": (equity / peak - 1) * 100,
+            "drawdown_r": (equity - peak) / 1000,
+        }
+    )
+
+
+def test_equity_figure_has_a_curve_and_a_drawdown_per_label_in_local_time():
+    spy = _equity([100_000, 101_000, 100_500], ["2024-01-03 14:50", "2024-01-03 21:00", "2024-01-04 15:00"])
+    combined = _equity(
+        [200_000, 201_500, 200_700], ["2024-01-03 14:50", "2024-01-03 21:00", "2024-01-04 15:00"]
+    )
+    fig = charts.equity_figure({"Combined": combined, "SPY": spy}, unit="usd")
+    assert _names(fig) == ["Combined", "Combined drawdown", "SPY", "SPY drawdown"]
+    curve = _trace(fig, "SPY")
+    assert list(curve.y) == [100_000, 101_000, 100_500]
+    # 14:50 UTC in January is 09:50 New York (EST, UTC-5); 21:00 UTC is 16:00.
+    assert pd.Timestamp(curve.x[0]) == pd.Timestamp("2024-01-03 09:50")
+    assert pd.Timestamp(curve.x[1]) == pd.Timestamp("2024-01-03 16:00")
+    dd = _trace(fig, "SPY drawdown")
+    assert dd.y[2] == pytest.approx(-(1 - 100_500 / 101_000) * 100)
+    assert all(v <= 0 for v in dd.y)
+    assert _trace(fig, "Combined").line.color == charts.COMBINED
+
+
+def test_equity_figure_in_r_uses_cum_r_and_drawdown_r_drawn_below_zero_whatever_the_sign():
+    spy = _equity([100_000, 102_000, 101_000], ["2024-07-01 14:00", "2024-07-01 20:00", "2024-07-02 14:00"])
+    spy = spy.assign(drawdown_r=spy["drawdown_r"].abs())  # a writer storing drawdown as a magnitude
+    fig = charts.equity_figure({"SPY": spy}, unit="r")
+    assert list(_trace(fig, "SPY").y) == [0.0, 2.0, 1.0]
+    assert list(_trace(fig, "SPY drawdown").y) == [0.0, 0.0, -1.0]
+    # July is EDT (UTC-4): 14:00 UTC -> 10:00 local.
+    assert pd.Timestamp(_trace(fig, "SPY").x[0]) == pd.Timestamp("2024-07-01 10:00")
+
+
+def test_equity_figure_rejects_an_unknown_unit_and_says_so_when_empty():
+    with pytest.raises(ValueError, match="unit"):
+        charts.equity_figure({}, unit="eur")
+    fig = charts.equity_figure({"SPY": _equity([], [])})
+    assert not fig.data
+    assert "No equity" in fig.layout.annotations[0].text
+
+
+# -------------------------------------------------------------------------------------- trade stats
+
+
+def test_r_distribution_splits_winners_and_losers_and_marks_the_average():
+    fig = charts.r_distribution_figure(BOOK)
+    assert sorted(_trace(fig, "Winners").x) == [0.5, 2.0]
+    assert sorted(_trace(fig, "Losers").x) == [-1.0, -1.0]
+    mean = (2.0 - 1.0 + 0.5 - 1.0) / 4
+    assert fig.layout.shapes[0].x0 == pytest.approx(mean)
+    assert "+0.12R" in fig.layout.annotations[0].text
+
+
+def test_exit_reason_breakdown_counts_and_totals_per_reason():
+    fig = charts.exit_reason_figure(BOOK)
+    counts, totals = fig.data
+    assert list(counts.y) == ["target", "eod", "stop"]  # fixed order, absent reasons left out
+    assert list(counts.x) == [1, 1, 2]
+    assert list(totals.x) == [2.0, 0.5, -2.0]
+    assert counts.marker.color[2] == charts.NEG
+
+
+def test_time_of_day_groups_by_weekday_and_local_entry_hour_across_dst():
+    fig = charts.time_of_day_figure(BOOK)
+    by_day, by_hour = fig.data
+    # 2024-01-03 Wed, 2024-01-05 Fri, 2024-02-06 Tue, 2024-07-09 Tue.
+    assert list(by_day.x) == ["Tue", "Wed", "Fri"]
+    assert list(by_day.y) == [0.5 - 1.0, 2.0, -1.0]
+    # Entries 14:50Z (Jan, EST) and 13:50Z (Jul, EDT) are both 09:50 local; 16:10Z and 15:10Z are 11:10/10:10.
+    assert list(by_hour.x) == ["09:00", "10:00", "11:00"]
+    assert list(by_hour.y) == [2.0 - 1.0, 0.5, -1.0]
+    assert list(by_hour.text) == ["2", "1", "1"]
+
+
+def test_monthly_heatmap_has_twelve_months_and_blank_months_without_trades():
+    fig = charts.monthly_heatmap_figure(BOOK)
+    heat = fig.data[0]
+    assert list(heat.x) == list(charts.MONTHS)
+    assert list(heat.y) == ["2024"]
+    z = heat.z[0]
+    assert z[0] == pytest.approx(1.0) and z[1] == pytest.approx(0.5) and z[6] == pytest.approx(-1.0)
+    assert math.isnan(z[2])
+    assert heat.zmid == 0
+
+
+def test_long_short_compares_the_two_sides():
+    fig = charts.long_short_figure(BOOK)
+    trades, win_rate, total = fig.data
+    assert list(trades.x) == ["Long", "Short"]
+    assert list(trades.y) == [3, 1]
+    assert list(win_rate.y) == pytest.approx([2 / 3, 0.0])
+    assert list(total.y) == pytest.approx([1.5, -1.0])
+
+
+def test_long_short_with_only_longs_shows_zero_shorts():
+    fig = charts.long_short_figure(BOOK[BOOK["side"] == "long"])
+    assert list(fig.data[0].y) == [3, 0]
+
+
+# ------------------------------------------------------------------------------- factor attribution
+
+
+def test_factor_attribution_splits_each_factor_present_vs_absent():
+    table = charts.factor_attribution(BOOK).set_index(["factor", "present"])
+    assert list(table.index.get_level_values(0).unique()) == ["rel_volume", "vwap", "price_action", "profile"]
+    # vwap absent only on trade 2 (-1R); present on 1, 3, 4 (2.0, 0.5, -1.0).
+    assert table.loc[("vwap", False), "trades"] == 1
+    assert table.loc[("vwap", False), "avg_r"] == -1.0
+    assert table.loc[("vwap", True), "win_rate"] == pytest.approx(2 / 3)
+    assert table.loc[("vwap", True), "avg_r"] == pytest.approx(1.5 / 3)
+    # profile present only on trade 1.
+    assert table.loc[("profile", True), "total_r"] == 2.0
+
+
+def test_score_attribution_and_figure_traces():
+    scores = charts.score_attribution(BOOK)
+    assert list(scores["score"]) == [2.0, 3.0]
+    assert list(scores["trades"]) == [3, 1]
+    assert scores["avg_r"].iloc[0] == pytest.approx((-1.0 + 0.5 - 1.0) / 3)
+    fig = charts.factor_attribution_figure(BOOK)
+    assert _names(fig) == ["Present", "Present", "Absent", "Absent", "By score", "By score"]
+    present_avg = fig.data[0]
+    assert list(present_avg.x) == ["rel_volume", "vwap", "price_action", "profile"]
+
+
+def test_empty_trades_give_a_message_not_an_error():
+    empty = BOOK.iloc[0:0]
+    for build in (
+        charts.r_distribution_figure,
+        charts.exit_reason_figure,
+        charts.time_of_day_figure,
+        charts.monthly_heatmap_figure,
+        charts.long_short_figure,
+        charts.factor_attribution_figure,
+    ):
+        fig = build(empty)
+        assert not fig.data
+        assert fig.layout.annotations[0].text.startswith("No trades")
+
+
+# ------------------------------------------------------------------------------------ session replay
+
+
+def test_replay_draws_or_box_triggers_levels_and_markers_at_fill_prices_and_local_times():
+    bars = _session_bars()
+    trade = pd.DataFrame([_trade()])
+    fig = charts.session_replay_figure(bars, trade, _fills(), symbol="SPY")
+    names = _names(fig)
+    for name in (
+        "Price", "Volume", "Opening range (15 min)", "Long trigger", "Short trigger", "Entry",
+        "Initial stop", "Breakeven stop", "T1", "T2", "Target", "Exits",
+    ):  # fmt: skip
+        assert name in names
+    candles = _trace(fig, "Price")
+    assert len(candles.x) == 390 and pd.Timestamp(candles.x[0]) == pd.Timestamp("2024-01-03 09:30")
+
+    entry = _trace(fig, "Entry")
+    assert pd.Timestamp(entry.x[0]) == pd.Timestamp("2024-01-03 09:50") and entry.y[0] == 101.01
+    assert entry.marker.symbol == "triangle-up"
+    exits = _trace(fig, "Exits")
+    assert [pd.Timestamp(x) for x in exits.x] == [
+        pd.Timestamp("2024-01-03 10:05"),
+        pd.Timestamp("2024-01-03 10:30"),
+    ]
+    assert list(exits.y) == [102.02, 101.0]
+
+    # OR box spans the first 15 bars edge to edge, between OR low and high.
+    box = _trace(fig, "Opening range (15 min)")
+    assert pd.Timestamp(box.x[0]) == pd.Timestamp("2024-01-03 09:29:30")
+    assert pd.Timestamp(box.x[1]) == pd.Timestamp("2024-01-03 09:44:30")
+    assert min(box.y) == 100.0 and max(box.y) == 101.0
+    assert set(_trace(fig, "Long trigger").y) == {101.0}
+    assert set(_trace(fig, "Short trigger").y) == {100.0}
+
+    # Initial stop until the bar after T1 (10:05 -> 10:06), then breakeven at the entry fill until the exit.
+    stop = _trace(fig, "Initial stop")
+    assert set(stop.y) == {100.0}
+    assert pd.Timestamp(stop.x[1]) == pd.Timestamp("2024-01-03 10:06")
+    be = _trace(fig, "Breakeven stop")
+    assert set(be.y) == {101.01}
+    assert [pd.Timestamp(x) for x in be.x] == [
+        pd.Timestamp("2024-01-03 10:06"),
+        pd.Timestamp("2024-01-03 10:30"),
+    ]
+    assert set(_trace(fig, "T1").y) == {102.02} and set(_trace(fig, "Target").y) == {104.04}
+
+    # Exits annotated with the leg's R ((exit - entry) / R per share) and reason; the last with net trade R.
+    texts = [a.text for a in fig.layout.annotations]
+    assert "t1 +1.00R" in texts
+    assert any(t.startswith("breakeven -0.01R") and "trade +0.49R net" in t for t in texts)
+
+
+def test_replay_of_a_short_with_buffered_triggers_and_a_stop_exit():
+    bars = _session_bars()
+    short = _trade(
+        side="short", entry_price=99.99, stop_price=101.0, r_per_share=1.01, t1_price=98.98, t2_price=98.475,
+        target_price=96.96, exit_time=_ts("2024-01-03 15:00"), exit_reason="stop", r_multiple=-1.02,
+    )  # fmt: skip
+    fills = pd.DataFrame(
+        {
+            "trade_id": [1, 1],
+            "symbol": ["SPY", "SPY"],
+            "time": [_ts("2024-01-03 14:50"), _ts("2024-01-03 15:00")],
+            "kind": ["entry", "stop"],
+            "price": [99.99, 101.01],
+            "shares": [100, 100],
+            "commission": [0.35, 0.35],
+        }
+    )
+    fig = charts.session_replay_figure(bars, pd.DataFrame([short]), fills, trigger_buffer=0.05)
+    assert _trace(fig, "Entry").marker.symbol == "triangle-down"
+    assert set(_trace(fig, "Long trigger").y) == {101.05}
+    assert set(_trace(fig, "Short trigger").y) == {99.95}
+    assert "Breakeven stop" not in _names(fig)
+    assert list(_trace(fig, "Exits").y) == [101.01]
+    assert any("stop -1.01R" in a.text and "trade -1.02R net" in a.text for a in fig.layout.annotations)
+
+
+def test_replay_moves_the_stop_to_breakeven_when_t1_is_reached_without_a_fill():
+    """A T1 leg of 0 shares does not fill, but reaching its price still arms breakeven (strategy.md 9.8)."""
+    bars = _session_bars()
+    first_touch = bars.index[bars["high"] >= 102.02][0]
+    assert _ts("2024-01-03 14:50") < first_touch < _ts("2024-01-03 18:00")
+    trade = _trade(t1_filled=False, shares=1, exit_time=_ts("2024-01-03 18:00"))
+    fills = _fills()
+    fills = fills[fills["kind"] != "t1"].assign(time=[_ts("2024-01-03 14:50"), _ts("2024-01-03 18:00")])
+    fig = charts.session_replay_figure(bars, pd.DataFrame([trade]), fills, be_buffer=0.02)
+    be = _trace(fig, "Breakeven stop")
+    expected = charts.to_local(pd.Series([first_touch])).iloc[0] + pd.Timedelta(minutes=1)
+    assert pd.Timestamp(be.x[0]) == expected
+    assert list(be.y) == pytest.approx([101.03, 101.03])
+
+
+def test_replay_without_trades_still_shows_the_session_and_or():
+    fig = charts.session_replay_figure(
+        _session_bars().reset_index(), pd.DataFrame([_trade()]).iloc[0:0], _fills().iloc[0:0],
+        or_high=101.0, or_low=100.0, or_minutes=15,
+    )  # fmt: skip
+    assert {"Price", "Opening range (15 min)", "Long trigger"} <= set(_names(fig))
+    assert "Entry" not in _names(fig)
+
+
+def test_replay_of_two_trades_keeps_one_legend_entry_per_kind():
+    bars = _session_bars()
+    second = _trade(
+        trade_id=2, entry_time=_ts("2024-01-03 17:00"), entry_price=102.3, stop_price=101.3,
+        exit_time=_ts("2024-01-03 17:30"), exit_reason="stop", t1_price=103.3,
+    )  # fmt: skip
+    fills = pd.concat(
+        [
+            _fills(),
+            pd.DataFrame(
+                {
+                    "trade_id": [2, 2],
+                    "symbol": ["SPY", "SPY"],
+                    "time": [_ts("2024-01-03 17:00"), _ts("2024-01-03 17:30")],
+                    "kind": ["entry", "stop"],
+                    "price": [102.3, 101.29],
+                    "shares": [99, 99],
+                    "commission": [0.35, 0.35],
+                }
+            ),
+        ]
+    )
+    fig = charts.session_replay_figure(bars, pd.DataFrame([_trade(), second]), fills)
+    entries = [t for t in fig.data if t.name == "Entry"]
+    assert len(entries) == 2
+    assert [t.showlegend for t in entries] == [True, False]
+    assert pd.Timestamp(entries[1].x[0]) == pd.Timestamp("2024-01-03 12:00")
+
+
+# ------------------------------------------------------------------------------------------- tables
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "text"),
+    [
+        ("total_trades", 12, "12"),
+        ("win_rate", 0.4167, "41.7%"),
+        ("total_r", 3.456, "+3.46R"),
+        ("max_drawdown_r", -2.0, "-2.00R"),
+        ("net_pnl", -1234.5, "$-1,234.50"),
+        ("max_drawdown_pct", 1.5, "1.50%"),
+        ("sharpe", None, "—"),
+        ("profit_factor", 1.5, "1.50"),
+    ],
+)
+def test_format_metric(key, value, text):
+    assert charts.format_metric(key, value) == text
+
+
+def test_metrics_frame_has_a_row_per_label_and_spreads_exit_reasons():
+    frame = charts.metrics_frame(
+        {
+            "SPY": {"total_trades": 3, "sharpe": None, "exit_reasons": {"stop": 2, "target": 1}},
+            "QQQ": {"total_trades": 0, "sharpe": 1.2, "exit_reasons": {}},
+        }
+    )
+    assert list(frame.index) == ["SPY", "QQQ"]
+    assert frame.loc["SPY", "exit_stop"] == 2
+    assert math.isnan(frame.loc["SPY", "sharpe"]) and frame.loc["QQQ", "sharpe"] == 1.2
