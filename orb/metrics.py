@@ -14,8 +14,9 @@ Definitions (key: meaning; "None" is when the value is undefined):
     avg_winner_r, avg_loser_r: mean R of the winners / of the losers
     largest_winner_r, largest_loser_r: max R of the winners / min R of the losers
     max_consecutive_wins, max_consecutive_losses: longest run in trade order; R == 0 breaks both
-    max_drawdown_r: min of (cum_r - running max of cum_r), the running max starting at 0
-    max_drawdown_pct: min of (equity / running max - 1) * 100, the running max starting at initial_capital
+    max_drawdown_r: min over the equity rows of (cum_r - running max of cum_r), the max starting at 0
+    max_drawdown_pct: min over the equity rows of (equity / running max - 1) * 100, the max starting at
+        initial_capital (both 0.0 without equity rows)
     max_drawdown_duration_days: longest span in calendar days (exchange-local dates) from an equity peak
         to the first row back at or above it, or to the last row if never recovered (0 without drawdown)
     sharpe: mean(x) / std(x, ddof=1) * sqrt(periods_per_year), x = daily return - rf,

@@ -122,8 +122,7 @@ def test_trade_counts_and_r_statistics(example):
     assert example["avg_loser_r"] == pytest.approx(-1.0)
     assert example["largest_winner_r"] == pytest.approx(3.0)
     assert example["largest_loser_r"] == pytest.approx(-1.0)
-    # entry order W L L W W (the input order W W L L W would give 2 wins and 2 losses too, but
-    # reversed input order must not matter: see test_trade_order_is_entry_time)
+    # entry order W L L W W (test_trade_order_is_entry_time checks that the order is entry_time)
     assert example["max_consecutive_wins"] == 2
     assert example["max_consecutive_losses"] == 2
 
