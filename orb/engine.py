@@ -11,6 +11,7 @@ Fill times are the start stamp of the bar on which the fill happened.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -281,19 +282,29 @@ class EventLoopBacktest:
         return out
 
     # ------------------------------------------------------------------ the loop
-    def run(self, bars: pd.DataFrame, start: date | None = None, end: date | None = None) -> BacktestResult:
-        """Backtest `bars` (the bar contract); sessions before `start` only warm up daily values."""
+    def run(
+        self,
+        bars: pd.DataFrame,
+        start: date | None = None,
+        end: date | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BacktestResult:
+        """Backtest `bars` (the bar contract); sessions before `start` only warm up daily values.
+
+        `progress(bars_done, bars_total)` is called every few sessions when given.
+        """
         rth, sched, ses, dirty = self._regular_bars(bars, start, end)
         (o, h, lo, c, v), S = self._prepare(rth, sched, ses, dirty)
         ts_ns = rth.index.as_unit("ns").asi8
         vwap = session_vwap(h, lo, c, v, S.starts) if len(S.starts) else np.zeros(0)
         first_reported = int(np.searchsorted(S.dates, pd.Timestamp(start))) if start is not None else 0
         loop = _Loop(self, o, h, lo, c, v, vwap, ts_ns, S)
-        for s in range(first_reported, len(S.starts)):
+        n_ses = len(S.starts)
+        for s in range(first_reported, n_ses):
             loop.run_session(s)
-        reported = slice(first_reported, len(S.starts))
-        bar_mask = ses >= first_reported
-        return loop.results(reported, rth[bar_mask])
+            if progress is not None and (s % 32 == 31 or s == n_ses - 1):
+                progress(int(S.starts[s + 1]) if s + 1 < n_ses else len(ts_ns), len(ts_ns))
+        return loop.results(rth[ses >= first_reported])
 
 
 class _Loop:
@@ -687,7 +698,7 @@ class _Loop:
         )
 
     # -- output frames --
-    def results(self, reported: slice, bars: pd.DataFrame) -> BacktestResult:
+    def results(self, bars: pd.DataFrame) -> BacktestResult:
         factor_cols = [f"factor_{name}" for name in FACTOR_NAMES]
         trades = pd.DataFrame(self.trades, columns=[*TRADE_COLUMNS, *factor_cols])
         trades = trades.astype(
@@ -706,7 +717,9 @@ class _Loop:
         eq = pd.DataFrame(self.equity_rows, columns=["timestamp", "equity", "cum_r"])
         eq["timestamp"] = pd.to_datetime(eq["timestamp"], utc=True)
         eq = eq.sort_values("timestamp", kind="stable", ignore_index=True)
-        dd_pct, dd_r = drawdowns(eq["equity"].to_numpy(), eq["cum_r"].to_numpy())
+        dd_pct, dd_r = drawdowns(
+            eq["equity"].to_numpy(), eq["cum_r"].to_numpy(), initial_equity=self.cfg.risk.initial_capital
+        )
         equity = eq.assign(drawdown_pct=dd_pct, drawdown_r=dd_r)[list(EQUITY_COLUMNS)]
         sessions = pd.DataFrame(self.session_rows, columns=list(SESSION_COLUMNS)).astype(
             {"or_minutes": "int64", "trades": "int64"}

@@ -82,21 +82,30 @@ def staging(output_dir: Path, run_id: str) -> Iterator[Path]:
         raise
 
 
-def publish(tmp: Path, output_dir: Path, run_id: str) -> Path:
-    """Rename the finished temp folder to the first free `run_id`, `run_id_2`, ...; then update `latest`."""
+def reserve_run_id(output_dir: Path, base: str) -> str:
+    """The first of `base`, `base_2`, ... not taken by a run or by a run being written."""
     for n in range(1, 1000):
-        target = output_dir / (run_id if n == 1 else f"{run_id}_{n}")
-        if target.exists():
-            continue
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if target.exists():
-                continue  # another run took the name between the check and the rename
-            raise
-        _atomic_text(output_dir / "latest", target.name + "\n")
-        return target
-    raise OutputError(f"too many runs named {run_id} in {output_dir}; use --run-name")
+        run_id = base if n == 1 else f"{base}_{n}"
+        if not (output_dir / run_id).exists() and not any(output_dir.glob(f"{TMP_PREFIX}{run_id}-*")):
+            return run_id
+    raise OutputError(f"too many runs named {base} in {output_dir}; use --run-name")
+
+
+def publish(tmp: Path, output_dir: Path, run_id: str) -> Path:
+    """Rename the finished temp folder to `run_id` (or the next free suffix if another run took it in
+    the meantime, fixing the manifest's run_id); then update `latest`."""
+    target = output_dir / run_id
+    if target.exists():
+        run_id = reserve_run_id(output_dir, run_id)
+        target = output_dir / run_id
+        manifest_path = tmp / "manifest.json"
+        write_json({**json.loads(manifest_path.read_text()), "run_id": run_id}, manifest_path)
+    try:
+        os.rename(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot move the run into {target} ({exc.strerror}); check --output-dir") from None
+    _atomic_text(output_dir / "latest", run_id + "\n")
+    return target
 
 
 def _atomic_text(path: Path, text: str) -> None:

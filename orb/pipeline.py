@@ -1,0 +1,292 @@
+"""One run: per symbol load -> backtest -> metrics; then aggregate and write the run folder.
+
+Data flows one way (layout-example.md). The run's files are staged in a hidden folder that is renamed
+into place only when everything is written, so a failure or Ctrl-C leaves no visible run.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from orb import __version__, console
+from orb.config import Config
+from orb.data import LoadedBars, load_symbol
+from orb.engine import BacktestResult, EventLoopBacktest
+from orb.errors import DataError
+from orb.metrics import compute_metrics, drawdowns
+from orb.writer import (
+    base_run_id,
+    ensure_writable,
+    finish_manifest,
+    publish,
+    reserve_run_id,
+    staging,
+    sweep_stale,
+    write_csv,
+    write_json,
+    write_parquet,
+)
+
+LIBRARIES = ("pandas", "numpy", "pyarrow", "pydantic", "exchange_calendars", "rich", "loguru")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the command line asked for, after validation."""
+
+    symbols: tuple[str, ...]
+    start: date
+    end: date
+    source: str  # yahoo | synthetic | file
+    output_dir: Path
+    data_path: Path | None = None
+    cache_dir: Path | None = None
+    run_name: str | None = None
+    report: bool = False
+    quiet: bool = False
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    metrics: dict
+    failures: dict[str, str]
+    skipped: dict[str, dict[str, int]]
+    wall_seconds: float
+
+
+def combine_equity(equities: dict[str, pd.DataFrame], initial_capital: float) -> pd.DataFrame:
+    """Sum of symbol equities (and cum_r) over the union of timestamps, each carried forward
+    (strategy.md 7); a symbol counts its initial capital before its first row."""
+    ns = {sym: pd.DatetimeIndex(eq["timestamp"]).as_unit("ns").asi8 for sym, eq in equities.items()}
+    stamps = np.unique(np.concatenate(list(ns.values())))
+    total_eq = np.zeros(len(stamps))
+    total_r = np.zeros(len(stamps))
+    for sym, eq in equities.items():
+        # the last row at or before each stamp (rows are sorted by time; ties keep the latest)
+        pos = np.searchsorted(ns[sym], stamps, side="right") - 1
+        has = pos >= 0
+        total_eq += np.where(has, eq["equity"].to_numpy()[np.maximum(pos, 0)], initial_capital)
+        total_r += np.where(has, eq["cum_r"].to_numpy()[np.maximum(pos, 0)], 0.0)
+    capital = initial_capital * len(equities)
+    dd_pct, dd_r = drawdowns(total_eq, total_r, initial_equity=capital)
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(stamps, utc=True),
+            "equity": total_eq,
+            "cum_r": total_r,
+            "drawdown_pct": dd_pct,
+            "drawdown_r": dd_r,
+        }
+    )
+
+
+def _symbol_metrics(result: BacktestResult, cfg: Config) -> dict:
+    return compute_metrics(
+        result.trades,
+        result.equity,
+        result.sessions,
+        initial_capital=cfg.risk.initial_capital,
+        periods_per_year=cfg.metrics.periods_per_year,
+        risk_free_rate=cfg.metrics.risk_free_rate,
+        timezone=cfg.session.timezone,
+    )
+
+
+def _load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], dict[str, str]]:
+    loaded: dict[str, LoadedBars] = {}
+    failures: dict[str, str] = {}
+    with console.progress(request.quiet) as bar:
+        task = bar.add_task(f"Loading bars ({request.source})", total=len(request.symbols), rate="")
+        for sym in request.symbols:
+            bar.update(task, rate=sym)
+            try:
+                item = load_symbol(
+                    sym,
+                    config=cfg,
+                    start=request.start,
+                    end=request.end,
+                    source=request.source,
+                    data_path=request.data_path,
+                    cache_dir=request.cache_dir,
+                )
+            except DataError as exc:
+                failures[sym] = str(exc)
+                logger.opt(exception=True).debug(f"{sym}: load failed")
+                logger.error(str(exc))
+            else:
+                for warning in item.warnings:
+                    logger.warning(warning)
+                origin = "from the cache" if item.source == "cache" else f"from {item.source}"
+                logger.info(f"{sym}: {len(item.bars):,} bars {origin}")
+                loaded[sym] = item
+            bar.advance(task)
+    return loaded, failures
+
+
+def _backtest_all(
+    loaded: dict[str, LoadedBars], request: RunRequest, cfg: Config
+) -> dict[str, BacktestResult]:
+    results: dict[str, BacktestResult] = {}
+    with console.progress(request.quiet) as bar:
+        for sym, item in loaded.items():
+            task = bar.add_task(f"Backtest {sym}", total=max(len(item.bars), 1), rate="")
+            started = time.perf_counter()
+
+            def report(done: int, total: int, task=task, started=started) -> None:
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                bar.update(task, completed=done, total=max(total, 1), rate=f"{rate:,.0f} bars/s")
+
+            results[sym] = EventLoopBacktest(cfg, sym).run(
+                item.bars, start=request.start, end=request.end, progress=report
+            )
+            bar.update(task, completed=bar.tasks[task].total)
+            res = results[sym]
+            logger.info(
+                f"{sym}: {len(res.trades)} trades over {len(res.sessions)} sessions "
+                f"({int((res.sessions['status'] == 'skipped').sum())} skipped)"
+            )
+    return results
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _versions(source: str) -> dict[str, str]:
+    names = (*LIBRARIES, "yfinance") if source == "yahoo" else LIBRARIES
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _write_symbol(tmp: Path, sym: str, res: BacktestResult, metrics: dict) -> None:
+    write_parquet(res.trades, tmp / f"{sym}_trades.parquet")
+    write_parquet(res.fills, tmp / f"{sym}_fills.parquet")
+    write_parquet(res.equity, tmp / f"{sym}_equity.parquet")
+    write_parquet(res.sessions, tmp / f"{sym}_sessions.parquet")
+    write_parquet(res.events, tmp / f"{sym}_events.parquet")
+    write_parquet(res.bars.reset_index(), tmp / f"{sym}_bars.parquet")
+    write_json(metrics, tmp / f"{sym}_metrics.json")
+
+
+def run(request: RunRequest, cfg: Config) -> RunOutcome:
+    """Execute a run end to end; raise OrbError when nothing could be saved."""
+    started = time.perf_counter()
+    ensure_writable(request.output_dir)
+    for stale in sweep_stale(request.output_dir):
+        logger.debug(f"removed the temp folder of a crashed run: {stale}")
+    run_id = reserve_run_id(request.output_dir, base_run_id(datetime.now(), request.run_name))
+    with staging(request.output_dir, run_id) as tmp:
+        sink = console.add_run_log(tmp / "run.log")
+        try:
+            logger.debug(f"command: {request.command}")
+            logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
+            loaded, failures = _load_all(request, cfg)
+            if not loaded:
+                detail = "; ".join(failures.values())
+                raise DataError(detail if len(failures) == 1 else f"every symbol failed: {detail}")
+            results = _backtest_all(loaded, request, cfg)
+            per_symbol = {sym: _symbol_metrics(res, cfg) for sym, res in results.items()}
+            aggregate = _aggregate(results, cfg)
+            for sym, res in results.items():
+                _write_symbol(tmp, sym, res, per_symbol[sym])
+            all_trades = pd.concat([r.trades for r in results.values()], ignore_index=True).sort_values(
+                ["entry_time", "symbol"], kind="stable", ignore_index=True
+            )
+            write_parquet(all_trades, tmp / "all_trades.parquet")
+            write_csv(all_trades, tmp / "all_trades.csv")
+            write_parquet(
+                combine_equity({s: r.equity for s, r in results.items()}, cfg.risk.initial_capital),
+                tmp / "combined_equity.parquet",
+            )
+            metrics = {"aggregate": aggregate, "per_symbol": per_symbol}
+            write_json(metrics, tmp / "metrics.json")
+            write_json(cfg.to_dict(), tmp / "config.json")
+            if request.report:
+                from orb.report import write_report
+
+                for sym in results:
+                    logger.info(f"{sym}: report {write_report(tmp, sym).name}")
+            wall = time.perf_counter() - started
+            finish_manifest(tmp, _manifest(request, cfg, run_id, loaded, failures, wall))
+        finally:
+            logger.remove(sink)
+        run_dir = publish(tmp, request.output_dir, run_id)
+    skipped = {
+        sym: res.sessions.loc[res.sessions["status"] == "skipped", "skip_reason"].value_counts().to_dict()
+        for sym, res in results.items()
+    }
+    return RunOutcome(run_dir, metrics, failures, skipped, time.perf_counter() - started)
+
+
+def _aggregate(results: dict[str, BacktestResult], cfg: Config) -> dict:
+    trades = pd.concat([r.trades for r in results.values()], ignore_index=True)
+    sessions = pd.concat([r.sessions for r in results.values()], ignore_index=True)
+    combined = combine_equity({s: r.equity for s, r in results.items()}, cfg.risk.initial_capital)
+    return compute_metrics(
+        trades,
+        combined,
+        sessions,
+        initial_capital=cfg.risk.initial_capital * len(results),
+        periods_per_year=cfg.metrics.periods_per_year,
+        risk_free_rate=cfg.metrics.risk_free_rate,
+        symbols=list(results),
+        timezone=cfg.session.timezone,
+    )
+
+
+def _manifest(
+    request: RunRequest,
+    cfg: Config,
+    run_id: str,
+    loaded: dict[str, LoadedBars],
+    failures: dict[str, str],
+    wall: float,
+) -> dict:
+    return {
+        "run_id": run_id,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": request.command,
+        "symbols": list(loaded),
+        "failed_symbols": failures,
+        "start": request.start.isoformat(),
+        "end": request.end.isoformat(),
+        "interval": cfg.data.interval,
+        "sources": {sym: item.source for sym, item in loaded.items()},
+        "data_sha256": {sym: item.sha256 for sym, item in loaded.items()},
+        "config_sha256": cfg.sha256(),
+        "package_version": __version__,
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "libraries": _versions(request.source),
+        "seed": cfg.data.seed,
+        "wall_time_seconds": round(wall, 3),
+    }
+
