@@ -1,0 +1,520 @@
+"""FastAPI app over the runs folder: read-only, typed, every file read through orb.results.
+
+`create_app()` builds the app; `api_server.py` exposes it for `uvicorn api_server:app` and
+`python api_server.py`. Errors map to JSON `detail`: malformed id or parameter 422, unknown run or
+symbol 404, damaged run 409, missing or wrong API key 401.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi import Path as PathParam
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from orb import __version__, results
+from orb.results import (
+    RUN_ID_PATTERN,
+    SYMBOL_PATTERN,
+    InvalidRunId,
+    InvalidSymbol,
+    RunIncomplete,
+    RunNotFound,
+    SymbolNotFound,
+)
+
+EXAMPLE_RUN = "backtest_20241002_153045"
+EXAMPLE_TIME = "2024-10-02T13:45:00+00:00"
+
+IsoTime = Annotated[
+    AwareDatetime,
+    PlainSerializer(lambda v: v.isoformat(), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
+]
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorDetail(_Model):
+    detail: str = Field(
+        description="What went wrong and what to do.", examples=["run x not found in /srv/runs"]
+    )
+
+
+class Health(_Model):
+    status: Literal["ok"] = "ok"
+    runs_dir: str = Field(description="Absolute path of the runs folder served.")
+    runs: int = Field(description="Run folders visible (complete and incomplete).", ge=0)
+
+
+class Totals(_Model):
+    trades: int | None = Field(description="Aggregate total_trades (null when the run is incomplete).")
+    total_r: float | None = Field(description="Aggregate total_r, in R.")
+    win_rate: float | None = Field(description="Aggregate win_rate, 0-1.")
+
+
+class RunInfo(_Model):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": EXAMPLE_RUN,
+                    "created": EXAMPLE_TIME,
+                    "symbols": ["SPY", "QQQ"],
+                    "start": "2024-01-02",
+                    "end": "2024-03-29",
+                    "status": "complete",
+                    "detail": None,
+                    "totals": {"trades": 58, "total_r": 6.41, "win_rate": 0.47},
+                }
+            ]
+        },
+    )
+
+    run_id: str = Field(description="Folder name; use it as `run_id` on the other endpoints.")
+    created: IsoTime | None = Field(description="When the run was made (UTC).")
+    symbols: list[str]
+    start: str | None = Field(description="First session date tested (YYYY-MM-DD).")
+    end: str | None = Field(description="Last session date tested (YYYY-MM-DD).")
+    status: Literal["complete", "incomplete"]
+    detail: str | None = Field(description="Why the run is incomplete (null when complete).")
+    totals: Totals
+
+
+class Manifest(_Model):
+    """manifest.json as written by the runner (run-format.md); unknown keys pass through."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    schema_version: int | str | None = None
+    run_id: str | None = None
+    created: str | None = Field(None, description="UTC ISO time the run was made.")
+    command: str | list[str] | None = None
+    symbols: list[str] = []
+    start: str | None = None
+    end: str | None = None
+    interval: str | None = None
+    sources: dict[str, str | None] = {}
+    data_sha256: dict[str, str | None] = {}
+    config_sha256: str | None = None
+    package_version: str | None = None
+    git_commit: str | None = None
+    python: str | None = None
+    libraries: dict[str, str | None] = {}
+    seed: int | None = None
+    wall_time_seconds: float | None = None
+    files: dict[str, str] = Field({}, description="SHA-256 of every other file of the run folder.")
+
+
+class Metrics(_Model):
+    """Metric keys of run-format.md; null where undefined (no trades, zero variance)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"total_trades": 58, "win_rate": 0.47, "total_r": 6.41, "sharpe": 1.2}]
+        },
+    )
+
+    total_trades: int | None = None
+    winning_trades: int | None = None
+    losing_trades: int | None = None
+    win_rate: float | None = Field(None, description="0-1")
+    total_r: float | None = None
+    avg_r: float | None = None
+    median_r: float | None = None
+    profit_factor: float | None = None
+    expectancy_r: float | None = None
+    sqn: float | None = None
+    avg_winner_r: float | None = None
+    avg_loser_r: float | None = None
+    largest_winner_r: float | None = None
+    largest_loser_r: float | None = None
+    max_consecutive_wins: int | None = None
+    max_consecutive_losses: int | None = None
+    max_drawdown_r: float | None = None
+    max_drawdown_pct: float | None = None
+    max_drawdown_duration_days: float | None = None
+    sharpe: float | None = None
+    sortino: float | None = None
+    calmar: float | None = None
+    net_pnl: float | None = None
+    total_return_pct: float | None = None
+    cagr_pct: float | None = None
+    final_equity: float | None = None
+    exposure_pct: float | None = None
+    avg_holding_minutes: float | None = None
+    long_trades: int | None = None
+    short_trades: int | None = None
+    long_win_rate: float | None = None
+    short_win_rate: float | None = None
+    sessions: int | None = None
+    sessions_traded: int | None = None
+    sessions_skipped: int | None = None
+    exit_reasons: dict[str, int] | None = Field(None, description="Trades per exit reason.")
+    symbols: int | list[str] | None = Field(None, description="Aggregate only.")
+    avg_r_per_trade: float | None = Field(None, description="Aggregate only.")
+
+
+class RunDetail(_Model):
+    run_id: str
+    status: Literal["complete"] = "complete"
+    manifest: Manifest
+    metrics: Metrics = Field(description="Aggregate metrics of the run (metrics.json `aggregate`).")
+
+
+class Trade(_Model):
+    """One trade (run-format.md trade columns); times UTC with offset; factor_<name> columns pass through."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    trade_id: int | str
+    symbol: str
+    session_date: date
+    side: str = Field(description="long or short", examples=["long"])
+    entry_time: IsoTime
+    entry_price: float | None
+    stop_price: float | None = Field(description="Initial stop.")
+    r_per_share: float | None
+    shares: int | None
+    t1_price: float | None
+    t2_price: float | None
+    target_price: float | None
+    exit_time: IsoTime | None
+    exit_price: float | None = Field(description="Price of the last leg.")
+    exit_reason: str | None = Field(examples=["target"])
+    t1_filled: bool | None
+    t2_filled: bool | None
+    gross_pnl: float | None
+    commission: float | None
+    net_pnl: float | None
+    initial_risk: float | None
+    r_multiple: float | None = Field(description="net_pnl / initial_risk")
+    gross_r: float | None
+    mfe_r: float | None
+    mae_r: float | None
+    holding_minutes: float | None
+    or_high: float | None
+    or_low: float | None
+    or_minutes: int | None
+    score: float | None
+
+
+class TradesPage(_Model):
+    run_id: str
+    symbol: str | None = Field(description="Null: every symbol (all_trades.parquet).")
+    total: int = Field(description="Trades matching the filters (before paging).", ge=0)
+    offset: int = Field(ge=0)
+    limit: int = Field(ge=1)
+    trades: list[Trade] = Field(description="Sorted as stored: by entry time, then symbol.")
+
+
+class EquityPoint(_Model):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    timestamp: IsoTime
+    equity: float | None
+    cum_r: float | None = None
+    drawdown_pct: float | None = None
+    drawdown_r: float | None = None
+
+
+class EquitySeries(_Model):
+    run_id: str
+    symbol: str | None = Field(description="Null: combined equity of all symbols.")
+    total: int = Field(description="Points stored in the file.", ge=0)
+    returned: int = Field(description="Points in this response (fewer than total when downsampled).", ge=0)
+    points: list[EquityPoint]
+
+
+class MetricsResponse(_Model):
+    run_id: str
+    symbol: str | None = Field(description="Null: aggregate metrics of the run.")
+    metrics: Metrics
+
+
+class SessionRow(_Model):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    symbol: str | None = None
+    session_date: date
+    or_minutes: int | None = None
+    or_high: float | None = None
+    or_low: float | None = None
+    or_width: float | None = None
+    atr: float | None = None
+    or_width_atr: float | None = None
+    status: str = Field(description="traded, no_signal or skipped")
+    skip_reason: str | None = None
+    trades: int | None = None
+    day_r: float | None = None
+
+
+class SessionsResponse(_Model):
+    run_id: str
+    symbol: str | None = Field(description="Null: every symbol, each row naming its symbol.")
+    total: int = Field(ge=0)
+    sessions: list[SessionRow]
+
+
+class ConfigResponse(_Model):
+    run_id: str
+    sha256: str | None = Field(
+        description="SHA-256 of the canonical JSON of `config` (manifest config_sha256)."
+    )
+    config: dict[str, Any] = Field(description="The fully resolved configuration (config.json).")
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+
+RunIdQuery = Annotated[
+    str | None,
+    Query(
+        pattern=RUN_ID_PATTERN,
+        max_length=128,
+        description="Run id from GET /api/runs; omitted or `latest`: the newest complete run.",
+        examples=[EXAMPLE_RUN],
+    ),
+]
+SymbolQuery = Annotated[
+    str | None,
+    Query(
+        pattern=SYMBOL_PATTERN,
+        max_length=32,
+        description="Symbol of the run (case-insensitive).",
+        examples=["SPY"],
+    ),
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorDetail, "description": "Unknown run or symbol."},
+    409: {
+        "model": ErrorDetail,
+        "description": "The run folder is damaged (a file is missing or unreadable).",
+    },
+}
+
+
+def _upper(symbol: str | None) -> str | None:
+    return None if symbol is None else symbol.upper()
+
+
+# ---------------------------------------------------------------------------------------------- app
+
+
+def _api_key_guard(expected: str):
+    header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Required when ORB_API_KEY is set.")
+
+    def guard(key: Annotated[str | None, Security(header)]) -> None:
+        if key is None or not secrets.compare_digest(key.encode(), expected.encode()):
+            raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
+
+    return guard
+
+
+def _error(status: int, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+
+def create_app(
+    runs_dir: str | os.PathLike[str] | None = None,
+    api_key: str | None = None,
+    cors_origins: str | None = None,
+) -> FastAPI:
+    """The API over `runs_dir` (else ORB_RUNS_DIR, else ./runs); key and CORS origins default to the env
+    variables ORB_API_KEY and ORB_CORS_ORIGINS (comma-separated)."""
+    root = results.resolve_runs_dir(runs_dir)
+    key = api_key if api_key is not None else os.environ.get("ORB_API_KEY") or None
+    origins = cors_origins if cors_origins is not None else os.environ.get("ORB_CORS_ORIGINS", "")
+
+    app = FastAPI(
+        title="ORB backtest results API",
+        version=__version__,
+        description=(
+            "Read-only access to the backtest run folders written by `run_backtest.py`. "
+            "Every data endpoint takes `run_id` (omitted: the newest complete run). "
+            "Times are ISO-8601 with offset (UTC); undefined numbers are null."
+            + (" Every /api request needs the `X-API-Key` header." if key else "")
+        ),
+    )
+    allowed = [o.strip() for o in origins.split(",") if o.strip()]
+    if allowed:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=allowed, allow_methods=["GET"], allow_headers=["X-API-Key"]
+        )
+
+    @app.exception_handler(InvalidRunId)
+    @app.exception_handler(InvalidSymbol)
+    async def _invalid(request: Request, exc: InvalidRunId | InvalidSymbol) -> JSONResponse:
+        detail = [{"type": "value_error", "loc": ["query", exc.param], "msg": str(exc)}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(RunNotFound)
+    @app.exception_handler(SymbolNotFound)
+    async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+        return _error(404, exc)
+
+    @app.exception_handler(RunIncomplete)
+    async def _incomplete(request: Request, exc: Exception) -> JSONResponse:
+        return _error(409, exc)
+
+    @app.get(
+        "/health", response_model=Health, tags=["health"], summary="Liveness and runs count (no key needed)"
+    )
+    def health() -> Health:
+        return Health(runs_dir=str(root), runs=len(results.list_runs(root)))
+
+    guards = [Depends(_api_key_guard(key))] if key else []
+    responses = dict(ERRORS)
+    if key:
+        responses[401] = {"model": ErrorDetail, "description": "Missing or wrong X-API-Key header."}
+    api = APIRouter(prefix="/api", dependencies=guards, responses=responses, tags=["runs"])
+
+    def open_run(run_id: str | None) -> Path:
+        return results.open_run(root, run_id)
+
+    @api.get("/runs", response_model=list[RunInfo], summary="Every run, newest first")
+    def runs() -> list[RunInfo]:
+        """Runs newest first with their totals; damaged runs are listed as `incomplete` with a `detail`."""
+        return [
+            RunInfo(
+                run_id=s.run_id,
+                created=s.created,
+                symbols=list(s.symbols),
+                start=s.start,
+                end=s.end,
+                status=s.status,
+                detail=s.detail,
+                totals=Totals(trades=s.trades, total_r=s.total_r, win_rate=s.win_rate),
+            )
+            for s in results.list_runs(root)
+        ]
+
+    @api.get(
+        "/runs/{run_id}",
+        response_model=RunDetail,
+        response_model_exclude_unset=True,
+        summary="One run: manifest and aggregate metrics",
+    )
+    def run_detail(
+        run_id: Annotated[
+            str,
+            PathParam(
+                pattern=RUN_ID_PATTERN,
+                max_length=128,
+                description="Run id; `latest`: the newest complete run.",
+                examples=[EXAMPLE_RUN],
+            ),
+        ],
+    ) -> RunDetail:
+        path = open_run(run_id)
+        return RunDetail(
+            run_id=path.name,
+            status="complete",
+            manifest=Manifest(**results.load_manifest(path)),
+            metrics=Metrics(**results.load_symbol_metrics(path)),
+        )
+
+    @api.get("/trades", response_model=TradesPage, summary="A page of trades, filtered")
+    def trades(
+        run_id: RunIdQuery = None,
+        symbol: SymbolQuery = None,
+        side: Annotated[Literal["long", "short"] | None, Query(description="Only this side.")] = None,
+        exit_reason: Annotated[
+            str | None,
+            Query(pattern=r"^[a-z_]{1,32}$", description="Only this exit reason.", examples=["target"]),
+        ] = None,
+        start: Annotated[date | None, Query(description="First session_date (inclusive).")] = None,
+        end: Annotated[date | None, Query(description="Last session_date (inclusive).")] = None,
+        limit: Annotated[int, Query(ge=1, le=5000, description="Page size.")] = 500,
+        offset: Annotated[int, Query(ge=0, le=2**31, description="Trades to skip.")] = 0,
+    ) -> TradesPage:
+        """Trades sorted by entry time then symbol; `total` counts every trade matching the filters."""
+        path = open_run(run_id)
+        page = results.trades_page(
+            path, symbol, side=side, exit_reason=exit_reason, start=start, end=end, offset=offset, limit=limit
+        )
+        return TradesPage(
+            run_id=path.name,
+            symbol=_upper(symbol),
+            total=page.total,
+            offset=offset,
+            limit=limit,
+            trades=page.records,
+        )
+
+    @api.get("/equity", response_model=EquitySeries, summary="Equity curve (combined when no symbol)")
+    def equity(
+        run_id: RunIdQuery = None,
+        symbol: SymbolQuery = None,
+        max_points: Annotated[
+            int | None,
+            Query(
+                ge=2,
+                le=1_000_000,
+                description="Downsample to at most this many points, keeping the first and last points "
+                "and each bucket's equity high and deepest drawdown (the max drawdown survives).",
+            ),
+        ] = None,
+    ) -> EquitySeries:
+        """Equity at every fill and session close, sorted by time."""
+        path = open_run(run_id)
+        page = results.equity_page(path, symbol, max_points)
+        return EquitySeries(
+            run_id=path.name,
+            symbol=_upper(symbol),
+            total=page.total,
+            returned=len(page.records),
+            points=page.records,
+        )
+
+    @api.get(
+        "/metrics/core",
+        response_model=MetricsResponse,
+        response_model_exclude_unset=True,
+        summary="Metrics (aggregate when no symbol)",
+    )
+    def metrics(run_id: RunIdQuery = None, symbol: SymbolQuery = None) -> MetricsResponse:
+        """The metrics the run computed (metrics.json), never recomputed."""
+        path = open_run(run_id)
+        values = results.load_symbol_metrics(path, symbol)
+        return MetricsResponse(run_id=path.name, symbol=_upper(symbol), metrics=Metrics(**values))
+
+    @api.get(
+        "/sessions", response_model=SessionsResponse, summary="Sessions table (all symbols when no symbol)"
+    )
+    def sessions(run_id: RunIdQuery = None, symbol: SymbolQuery = None) -> SessionsResponse:
+        """One row per session and symbol: OR, ATR, status (traded, no_signal, skipped) and skip reason."""
+        path = open_run(run_id)
+        page = results.sessions_page(path, symbol)
+        return SessionsResponse(
+            run_id=path.name, symbol=_upper(symbol), total=page.total, sessions=page.records
+        )
+
+    @api.get("/config", response_model=ConfigResponse, summary="The resolved configuration of a run")
+    def config(run_id: RunIdQuery = None) -> ConfigResponse:
+        """config.json (re-runnable with `--config`) and its SHA-256 from the manifest."""
+        path = open_run(run_id)
+        digest = results.load_manifest(path).get("config_sha256")
+        return ConfigResponse(
+            run_id=path.name,
+            sha256=digest if isinstance(digest, str) else None,
+            config=results.load_config(path),
+        )
+
+    app.include_router(api)
+    return app

@@ -1,0 +1,707 @@
+"""Read side of run folders (run-format.md): the one reader used by the dashboard and the API.
+
+Every path is checked to stay inside the runs folder (run ids by pattern, symlinks by resolving).
+Parsed files are cached keyed by (path, mtime_ns, size, inode), so a rewritten file is re-read and
+new runs appear without a restart. Nothing here writes or recomputes what a run file holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from orb.errors import OrbError
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
+LATEST_FILE = "latest"
+LATEST_ALIAS = "latest"  # a run id that means "the newest run" (never a folder: runs/latest is a file)
+CACHE_BYTES = int(os.environ.get("ORB_RESULTS_CACHE_MB", "512")) * 2**20
+
+PathLike = str | os.PathLike[str]
+_RUN_ID_RE = re.compile(RUN_ID_PATTERN)
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+
+
+class ResultsError(OrbError):
+    """A run folder cannot answer a read."""
+
+
+class InvalidRunId(ResultsError, ValueError):
+    """A run id that breaks RUN_ID_PATTERN (it could never name a run folder)."""
+
+    param = "run_id"
+
+
+class InvalidSymbol(ResultsError, ValueError):
+    """A symbol that breaks SYMBOL_PATTERN."""
+
+    param = "symbol"
+
+
+class RunNotFound(ResultsError, LookupError):
+    """No run folder with that id inside the runs folder."""
+
+
+class SymbolNotFound(ResultsError, LookupError):
+    """The run exists but did not test that symbol."""
+
+
+class RunIncomplete(ResultsError, RuntimeError):
+    """The run folder is damaged: manifest missing or unreadable, or a listed file missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of the run list; `detail` says why a run is incomplete."""
+
+    run_id: str
+    created: datetime | None
+    symbols: tuple[str, ...]
+    start: str | None
+    end: str | None
+    status: str  # "complete" | "incomplete"
+    detail: str | None
+    trades: int | None
+    total_r: float | None
+    win_rate: float | None
+
+
+@dataclass(frozen=True)
+class Page:
+    """A slice of a filtered table: `total` rows matched, `records` are JSON-safe row dicts."""
+
+    total: int
+    records: list[dict[str, Any]]
+
+
+# ---------------------------------------------------------------------------------------------- cache
+
+
+class _Cache:
+    """LRU of parsed files: one entry per (path, variant), replaced when the file's stat changes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._items: OrderedDict[tuple[str, Any], tuple[tuple[int, int, int], Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, file: Path, variant: Any, load: Callable[[], Any], size_of: Callable[[Any], int]) -> Any:
+        st = file.stat()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        key = (str(file), variant)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] == stamp:
+                self._items.move_to_end(key)
+                return hit[1]
+        value = load()
+        nbytes = size_of(value)
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[2]
+            self._items[key] = (stamp, value, nbytes)
+            self._bytes += nbytes
+            while self._bytes > self._max and len(self._items) > 1:
+                _, (_, _, freed) = self._items.popitem(last=False)
+                self._bytes -= freed
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+_CACHE = _Cache(CACHE_BYTES)
+
+
+def clear_cache() -> None:
+    """Forget every parsed file (tests and long-lived processes after a bulk delete)."""
+    _CACHE.clear()
+
+
+# ---------------------------------------------------------------------------------------------- paths
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path != root and path.is_relative_to(root)
+
+
+def resolve_runs_dir(cli_value: PathLike | None = None) -> Path:
+    """The runs folder: `--runs-dir`/`--output-dir` value, else env ORB_RUNS_DIR, else ./runs (absolute)."""
+    value = cli_value or os.environ.get("ORB_RUNS_DIR") or "runs"
+    return Path(value).expanduser().resolve()
+
+
+def validate_run_id(run_id: object) -> str:
+    """`run_id` if it matches RUN_ID_PATTERN, else InvalidRunId."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
+        raise InvalidRunId(
+            f"run id {_short(run_id)} is malformed: use 1-128 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit (see GET /api/runs)"
+        )
+    return run_id
+
+
+def validate_symbol(symbol: object) -> str:
+    """The upper-cased symbol if it matches SYMBOL_PATTERN, else InvalidSymbol."""
+    if not isinstance(symbol, str) or not _SYMBOL_RE.fullmatch(symbol):
+        raise InvalidSymbol(f"symbol {_short(symbol)} is malformed: use a ticker like SPY or BRK-B")
+    return symbol.upper()
+
+
+def run_dir(runs_dir: PathLike, run_id: str | None) -> Path:
+    """The resolved folder of `run_id` (None or "latest": the newest run) inside `runs_dir`.
+
+    Raises InvalidRunId for a malformed id and RunNotFound for anything that is not a run folder
+    inside `runs_dir` (including symlinks that lead outside it).
+    """
+    root = Path(runs_dir).resolve()
+    if run_id is None or run_id == LATEST_ALIAS:
+        newest = latest_run_id(root)
+        if newest is None:
+            raise RunNotFound(
+                f"no complete run in {root}; create one with "
+                "`python run_backtest.py --symbols SPY --synthetic`"
+            )
+        run_id = newest
+    validate_run_id(run_id)
+    path = (root / run_id).resolve()
+    if not _inside(path, root) or not path.is_dir():
+        raise RunNotFound(f"run {run_id} not found in {root} (see GET /api/runs)")
+    return path
+
+
+def _member(run: Path, name: str) -> Path:
+    """The file `name` of run folder `run`, refusing names or symlinks that leave the folder."""
+    base = run.resolve()
+    path = (base / name).resolve()
+    if not _inside(path, base):
+        raise RunIncomplete(f"run {run.name}: {_short(name)} points outside the run folder")
+    if not path.is_file():
+        raise RunIncomplete(f"run {run.name} is incomplete: {name} is missing; re-run the backtest")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- JSON
+
+
+def _read_json(run: Path, name: str) -> Any:
+    path = _member(run, name)
+
+    def load() -> Any:
+        try:
+            # NaN/Infinity are not JSON; should a writer emit them they read as null.
+            return json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise RunIncomplete(f"run {run.name}: {name} is unreadable ({exc}); re-run the backtest") from exc
+
+    return _CACHE.get(path, "json", load, lambda v: path.stat().st_size * 8 + 256)
+
+
+def load_manifest(path: PathLike) -> dict[str, Any]:
+    """manifest.json of run folder `path` (RunIncomplete when missing or not an object)."""
+    run = Path(path)
+    manifest = _read_json(run, "manifest.json")
+    if not isinstance(manifest, dict):
+        raise RunIncomplete(f"run {run.name}: manifest.json is not a JSON object; re-run the backtest")
+    return manifest
+
+
+def load_metrics(path: PathLike) -> dict[str, Any]:
+    """metrics.json of run folder `path`: {"aggregate": {...}, "per_symbol": {SYM: {...}}}."""
+    run = Path(path)
+    metrics = _read_json(run, "metrics.json")
+    if not (
+        isinstance(metrics, dict)
+        and isinstance(metrics.get("aggregate"), dict)
+        and isinstance(metrics.get("per_symbol"), dict)
+    ):
+        raise RunIncomplete(
+            f"run {run.name}: metrics.json lacks 'aggregate' or 'per_symbol'; re-run the backtest"
+        )
+    return metrics
+
+
+def load_symbol_metrics(path: PathLike, symbol: str | None = None) -> dict[str, Any]:
+    """The aggregate metrics (symbol None) or one symbol's metrics from metrics.json."""
+    metrics = load_metrics(path)
+    if symbol is None:
+        return metrics["aggregate"]
+    sym = _symbol(Path(path), symbol)
+    per_symbol = metrics["per_symbol"].get(sym)
+    if not isinstance(per_symbol, dict):
+        raise SymbolNotFound(f"run {Path(path).name} has no metrics for {sym} (it failed or produced none)")
+    return per_symbol
+
+
+def load_config(path: PathLike) -> dict[str, Any]:
+    """config.json of run folder `path`: the fully resolved configuration that ran."""
+    run = Path(path)
+    config = _read_json(run, "config.json")
+    if not isinstance(config, dict):
+        raise RunIncomplete(f"run {run.name}: config.json is not a JSON object; re-run the backtest")
+    return config
+
+
+def symbols(path: PathLike) -> list[str]:
+    """The symbols of the run (manifest order)."""
+    run = Path(path)
+    listed = load_manifest(run).get("symbols")
+    if not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
+        raise RunIncomplete(
+            f"run {run.name}: manifest.json 'symbols' is not a list of names; re-run the backtest"
+        )
+    return list(listed)
+
+
+def _symbol(run: Path, symbol: str) -> str:
+    sym = validate_symbol(symbol)
+    known = symbols(run)
+    if sym not in known:
+        raise SymbolNotFound(f"symbol {sym} is not in run {run.name} (symbols: {', '.join(known) or 'none'})")
+    return sym
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def _hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
+    """The manifest of a complete run; RunIncomplete names the first missing or bad file.
+
+    A run is complete when manifest.json parses and every file it lists exists inside the folder;
+    `verify=True` also compares each file's SHA-256 with the manifest (reads every byte).
+    """
+    run = Path(path)
+    manifest = load_manifest(run)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise RunIncomplete(f"run {run.name}: manifest.json lists no files; re-run the backtest")
+    for name, digest in files.items():
+        member = _member(run, name)
+        if verify and _hash(member) != digest:
+            raise RunIncomplete(f"run {run.name}: {name} does not match its SHA-256 in manifest.json")
+    return manifest
+
+
+def open_run(runs_dir: PathLike, run_id: str | None, verify: bool = False) -> Path:
+    """run_dir() plus check_run(): the folder of a complete run."""
+    path = run_dir(runs_dir, run_id)
+    check_run(path, verify=verify)
+    return path
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return kind(value)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _summarize(run: Path) -> RunSummary:
+    detail = None
+    aggregate: dict[str, Any] = {}
+    try:
+        manifest = check_run(run)
+        aggregate = load_metrics(run)["aggregate"]
+    except RunIncomplete as exc:
+        detail = str(exc)
+        try:
+            manifest = load_manifest(run)
+        except RunIncomplete:
+            manifest = {}
+    listed = manifest.get("symbols")
+    return RunSummary(
+        run_id=run.name,
+        created=_parse_time(manifest.get("created")),
+        symbols=tuple(s for s in listed if isinstance(s, str)) if isinstance(listed, list) else (),
+        start=manifest.get("start") if isinstance(manifest.get("start"), str) else None,
+        end=manifest.get("end") if isinstance(manifest.get("end"), str) else None,
+        status="complete" if detail is None else "incomplete",
+        detail=detail,
+        trades=_number(aggregate.get("total_trades"), int),
+        total_r=_number(aggregate.get("total_r"), float),
+        win_rate=_number(aggregate.get("win_rate"), float),
+    )
+
+
+def _run_folders(root: Path) -> Iterable[Path]:
+    """Visible run folders of `root`: hidden/temp names, files and symlinks leading outside are skipped."""
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    folders = []
+    for entry in entries:
+        if entry.name.startswith(".") or not _RUN_ID_RE.fullmatch(entry.name):
+            continue
+        try:
+            if not entry.is_dir():
+                continue
+        except OSError:
+            continue
+        path = Path(entry.path)
+        if entry.is_symlink() and not _inside(path.resolve(), root):
+            continue
+        folders.append(path)
+    return folders
+
+
+def list_runs(runs_dir: PathLike) -> list[RunSummary]:
+    """Every run folder, newest first (manifest `created`, else folder mtime); damaged ones "incomplete"."""
+    root = Path(runs_dir).resolve()
+    keyed = []
+    for path in _run_folders(root):
+        summary = _summarize(path)
+        when = summary.created
+        if when is None:
+            try:
+                when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except OSError:
+                when = datetime.min.replace(tzinfo=UTC)
+        keyed.append(((when, summary.run_id), summary))
+    keyed.sort(key=lambda pair: pair[0], reverse=True)
+    return [summary for _, summary in keyed]
+
+
+def latest_run_id(runs_dir: PathLike) -> str | None:
+    """The id in runs/latest when it names a complete run, else the newest complete run, else None."""
+    root = Path(runs_dir).resolve()
+    pointer = (root / LATEST_FILE).resolve()
+    if _inside(pointer, root) and pointer.is_file():
+        try:
+            named = pointer.read_text(encoding="utf-8", errors="replace").strip()[:200]
+        except OSError:
+            named = ""
+        if _RUN_ID_RE.fullmatch(named):
+            candidate = (root / named).resolve()
+            if _inside(candidate, root) and candidate.is_dir():
+                try:
+                    check_run(candidate)
+                    return named
+                except RunIncomplete:
+                    pass
+    for summary in list_runs(root):
+        if summary.status == "complete":
+            return summary.run_id
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def _read_table(run: Path, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+    path = _member(run, name)
+    wanted = tuple(columns) if columns is not None else None
+
+    def load() -> pa.Table:
+        try:
+            if wanted is not None:
+                present = set(pq.read_schema(path).names)
+                missing = [c for c in wanted if c not in present]
+                if missing:
+                    raise ValueError(f"{name} has no column(s) {', '.join(missing)}")
+            return pq.read_table(path, columns=list(wanted) if wanted is not None else None)
+        except (OSError, pa.ArrowException) as exc:
+            raise RunIncomplete(f"run {run.name}: {name} is unreadable ({exc}); re-run the backtest") from exc
+
+    return _CACHE.get(path, wanted, load, lambda t: t.nbytes + 1024)
+
+
+def _date_scalar(value: date, typ: pa.DataType) -> pa.Scalar | str:
+    """`value` as a scalar comparable with a session_date column of type `typ`."""
+    if pa.types.is_timestamp(typ):
+        return pa.scalar(datetime.combine(value, time()), type=pa.timestamp(typ.unit, tz=typ.tz))
+    if pa.types.is_date(typ):
+        return pa.scalar(value, type=typ)
+    return value.isoformat()
+
+
+def _as_date(value: date | str | None, label: str) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{label} {_short(value)} is not a date YYYY-MM-DD") from exc
+
+
+def _filter_trades(
+    table: pa.Table,
+    side: str | None,
+    exit_reason: str | None,
+    start: date | str | None,
+    end: date | str | None,
+) -> pa.Table:
+    conditions = []
+    if side is not None:
+        conditions.append(pc.field("side") == side)
+    if exit_reason is not None:
+        conditions.append(pc.field("exit_reason") == exit_reason)
+    first, last = _as_date(start, "start"), _as_date(end, "end")
+    if first is not None or last is not None:
+        typ = table.schema.field("session_date").type
+        if first is not None:
+            conditions.append(pc.field("session_date") >= _date_scalar(first, typ))
+        if last is not None:
+            conditions.append(pc.field("session_date") <= _date_scalar(last, typ))
+    if not conditions:
+        return table
+    expression = conditions[0]
+    for condition in conditions[1:]:
+        expression = expression & condition
+    return table.filter(expression)
+
+
+_TRADE_FILTER_COLUMNS = ("side", "exit_reason", "session_date")
+
+
+def _trades_table(
+    path: PathLike,
+    symbol: str | None,
+    side: str | None,
+    exit_reason: str | None,
+    start: date | str | None,
+    end: date | str | None,
+    columns: Sequence[str] | None,
+) -> pa.Table:
+    run = Path(path)
+    name = "all_trades.parquet" if symbol is None else f"{_symbol(run, symbol)}_trades.parquet"
+    read = None
+    if columns is not None:
+        read = list(dict.fromkeys([*columns, *_TRADE_FILTER_COLUMNS]))
+    table = _filter_trades(_read_table(run, name, read), side, exit_reason, start, end)
+    return table.select(list(columns)) if columns is not None else table
+
+
+def load_trades(
+    path: PathLike,
+    symbol: str | None = None,
+    *,
+    side: str | None = None,
+    exit_reason: str | None = None,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Trades of one symbol (SYM_trades.parquet) or all (all_trades.parquet), filtered.
+
+    `start`/`end` bound `session_date` (inclusive); `columns` limits what is read from disk.
+    """
+    return _trades_table(path, symbol, side, exit_reason, start, end, columns).to_pandas()
+
+
+def trades_page(
+    path: PathLike,
+    symbol: str | None = None,
+    *,
+    side: str | None = None,
+    exit_reason: str | None = None,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Page:
+    """One page of filtered trades as JSON-safe records, plus the number of matching trades."""
+    table = _trades_table(path, symbol, side, exit_reason, start, end, None)
+    return Page(total=table.num_rows, records=records(_slice(table, offset, limit)))
+
+
+def _slice(table: pa.Table, offset: int, limit: int | None) -> pa.Table:
+    if offset >= table.num_rows:
+        return table.slice(0, 0)
+    return table.slice(offset, limit)
+
+
+def load_fills(path: PathLike, symbol: str) -> pd.DataFrame:
+    """SYM_fills.parquet: one row per fill."""
+    run = Path(path)
+    return _read_table(run, f"{_symbol(run, symbol)}_fills.parquet").to_pandas()
+
+
+def _equity_table(path: PathLike, symbol: str | None) -> pa.Table:
+    run = Path(path)
+    name = "combined_equity.parquet" if symbol is None else f"{_symbol(run, symbol)}_equity.parquet"
+    return _read_table(run, name)
+
+
+def load_equity(path: PathLike, symbol: str | None = None) -> pd.DataFrame:
+    """Equity of one symbol, or the combined equity when `symbol` is None (columns as stored)."""
+    return _plain(_equity_table(path, symbol).to_pandas())
+
+
+def downsample_positions(equity: np.ndarray, drawdown: np.ndarray | None, max_points: int) -> np.ndarray:
+    """Row positions to keep so at most `max_points` remain (at least 2).
+
+    Keeps the first and last rows and, in each of (max_points - 2) // 2 equal buckets between them,
+    the highest equity and the deepest drawdown (lowest equity without a drawdown column), so every
+    peak-to-trough extreme, the maximum drawdown included, survives.
+    """
+    n = len(equity)
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2, got {max_points}")
+    if n <= max_points:
+        return np.arange(n)
+    depth = equity if drawdown is None else drawdown
+    buckets = (max_points - 2) // 2
+    keep = {0, n - 1}
+    edges = np.linspace(1, n - 1, buckets + 1).astype(np.int64)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi > lo:
+            keep.add(int(lo + np.nanargmax(equity[lo:hi])) if not np.isnan(equity[lo:hi]).all() else int(lo))
+            segment = depth[lo:hi]
+            keep.add(int(lo + np.nanargmin(segment)) if not np.isnan(segment).all() else int(hi - 1))
+    return np.array(sorted(keep), dtype=np.int64)
+
+
+def _downsample_table(table: pa.Table, max_points: int | None) -> pa.Table:
+    if max_points is None or table.num_rows <= max_points:
+        return table
+    equity = table.column("equity").to_numpy(zero_copy_only=False).astype(np.float64)
+    drawdown = None
+    if "drawdown_pct" in table.column_names:
+        drawdown = table.column("drawdown_pct").to_numpy(zero_copy_only=False).astype(np.float64)
+    return table.take(pa.array(downsample_positions(equity, drawdown, max_points)))
+
+
+def downsample_equity(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
+    """A new equity frame of at most `max_points` rows (see downsample_positions)."""
+    if len(frame) <= max_points:
+        return frame.copy()
+    drawdown = frame["drawdown_pct"].to_numpy(np.float64) if "drawdown_pct" in frame else None
+    keep = downsample_positions(frame["equity"].to_numpy(np.float64), drawdown, max_points)
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def equity_page(path: PathLike, symbol: str | None = None, max_points: int | None = None) -> Page:
+    """Equity points as JSON-safe records (downsampled to `max_points`), plus the stored number of points."""
+    table = _equity_table(path, symbol)
+    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points)))
+
+
+def load_sessions(path: PathLike, symbol: str | None = None) -> pd.DataFrame:
+    """SYM_sessions.parquet with a `symbol` column first; every symbol's sessions when `symbol` is None."""
+    return _sessions_table(path, symbol).to_pandas()
+
+
+def _sessions_table(path: PathLike, symbol: str | None) -> pa.Table:
+    run = Path(path)
+    parts = []
+    for sym in symbols(run) if symbol is None else [_symbol(run, symbol)]:
+        table = _read_table(run, f"{sym}_sessions.parquet")
+        if "symbol" not in table.column_names:
+            table = table.add_column(0, "symbol", pa.array([sym] * table.num_rows, pa.string()))
+        parts.append(table)
+    if not parts:
+        return pa.table({"symbol": pa.array([], pa.string())})
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def sessions_page(path: PathLike, symbol: str | None = None) -> Page:
+    """Sessions as JSON-safe records (every symbol when `symbol` is None)."""
+    table = _sessions_table(path, symbol)
+    return Page(total=table.num_rows, records=records(table))
+
+
+def load_events(path: PathLike, symbol: str) -> pd.DataFrame:
+    """SYM_events.parquet: governance and filter events."""
+    run = Path(path)
+    return _read_table(run, f"{_symbol(run, symbol)}_events.parquet").to_pandas()
+
+
+def load_bars(path: PathLike, symbol: str, session_date: date | str | None = None) -> pd.DataFrame:
+    """SYM_bars.parquet as the bar contract (UTC `timestamp` index); only `session_date`'s bars if given."""
+    run = Path(path)
+    table = _read_table(run, f"{_symbol(run, symbol)}_bars.parquet")
+    day = _as_date(session_date, "session_date")
+    if day is not None:
+        zone = ZoneInfo(str(load_config(run).get("session", {}).get("timezone", "America/New_York")))
+        lo = datetime.combine(day, time(), zone).astimezone(UTC)
+        hi = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+        typ = table.schema.field("timestamp").type
+        table = table.filter(
+            (pc.field("timestamp") >= pa.scalar(lo, type=typ))
+            & (pc.field("timestamp") < pa.scalar(hi, type=typ))
+        )
+    frame = table.to_pandas()
+    if frame.index.name != "timestamp":
+        frame = frame.set_index("timestamp")
+    return frame
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame whose stored pandas index (if any) is back to a column."""
+    if frame.index.name is not None:
+        return frame.reset_index()
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------- JSON rows
+
+
+def _column_values(column: pa.ChunkedArray, name: str) -> list[Any]:
+    typ = column.type
+    if pa.types.is_floating(typ):
+        column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, typ))
+        return column.to_pylist()
+    if pa.types.is_timestamp(typ):
+        values = column.to_pylist()
+        if typ.tz is None:
+            if name == "session_date":
+                return [None if v is None else v.date() for v in values]
+            return [None if v is None else v.replace(tzinfo=UTC) for v in values]
+        return values
+    return column.to_pylist()
+
+
+def records(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows as dicts fit for strict JSON: NaN/Infinity -> None, UTC datetimes, dates for session_date."""
+    names = table.column_names
+    columns = [_column_values(table.column(i), name) for i, name in enumerate(names)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
