@@ -1,0 +1,214 @@
+"""Backtest the ORB confluence strategy: `python run_backtest.py --symbols SPY QQQ [options]`.
+
+Exit codes: 0 success, 1 error (bad config, no data, some symbol failed), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from orb import __version__
+
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.^=-]{0,14}$")
+INTERVALS = ("1m", "2m", "5m", "15m", "30m")
+DEFAULT_SESSIONS = {"yahoo": 20, "synthetic": 60}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (exit 2) instead of usage plus message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def _date(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"malformed date {text!r}: use YYYY-MM-DD, e.g. 2024-01-02"
+        ) from None
+
+
+def _symbol(text: str) -> str:
+    if not SYMBOL_RE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"symbol {text!r} has characters that are not allowed: use letters, digits and . ^ = - (max 15)"
+        )
+    return text.upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="run_backtest.py",
+        description="Backtest the Opening Range Breakout confluence strategy on 1-minute US equity bars.",
+        epilog="Example: python run_backtest.py --symbols SPY QQQ --synthetic",
+    )
+    p.add_argument(
+        "--symbols", nargs="+", required=True, type=_symbol, metavar="SYM", help="one or more symbols"
+    )
+    p.add_argument("--start", type=_date, help="first session date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--end", type=_date, help="last session date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--config", type=Path, help="YAML deep-merged over defaults.yaml")
+    p.add_argument("--cache", action="store_true", help="read and write the Parquet bar cache")
+    p.add_argument("--cache-dir", type=Path, default=Path("cache"), help="bar cache folder (default: cache/)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--synthetic", action="store_true", help="deterministic synthetic bars (no network)")
+    src.add_argument(
+        "--data", type=Path, metavar="PATH", help="CSV/Parquet file, or folder of SYMBOL.csv/.parquet"
+    )
+    p.add_argument("--interval", choices=INTERVALS, help="bar interval (default from config: 1m)")
+    p.add_argument("--validate-or", action="store_true", help="skip sessions whose OR bars are invalid")
+    p.add_argument("--report", action="store_true", help="write a self-contained SYM_report.html per symbol")
+    p.add_argument(
+        "--output-dir", type=Path, default=Path("runs"), help="where run folders go (default: runs/)"
+    )
+    p.add_argument("--run-name", type=_run_name, metavar="TAG", help="tag appended to the run id")
+    p.add_argument("--seed", type=int, help="synthetic seed (overrides data.seed)")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="show DEBUG logs")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
+    p.add_argument("--version", action="version", version=f"orb {__version__}")
+    return p
+
+
+def _run_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+        raise argparse.ArgumentTypeError(f"run name {text!r}: use letters, digits, '_', '.', '-' (max 64)")
+    return text
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """Config keys set by flags (each is logged)."""
+    out: dict[str, object] = {}
+    if args.interval:
+        out["data.interval"] = args.interval
+    if args.validate_or:
+        out["orb.validate"] = True
+    if args.seed is not None:
+        out["data.seed"] = args.seed
+    return out
+
+
+def _date_range(args, source: str, calendar: str) -> tuple[date, date]:
+    """--start/--end, or the defaults of interfaces.md: recent sessions ending yesterday."""
+    from orb.errors import UsageError
+    from orb.sessions import recent_sessions, schedule
+
+    start, end = args.start, args.end
+    if start is None or end is None:
+        count = DEFAULT_SESSIONS.get(source)
+        if count is None:
+            if start is None and end is None:
+                return date(1995, 1, 1), date.today() - timedelta(days=1)
+            count = DEFAULT_SESSIONS["synthetic"]
+        last = end or date.today() - timedelta(days=1)
+        first, last_ts = recent_sessions(last, count, calendar)
+        start = start or first.date()
+        end = end or last_ts.date()
+    if end < start:
+        raise UsageError(f"--end {end} is before --start {start}; swap them")
+    if source != "file" and schedule(start, end, calendar).empty:
+        raise UsageError(
+            f"no trading session between {start} and {end} (weekend or holiday); widen the range"
+        )
+    return start, end
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from loguru import logger
+
+    from orb import console
+    from orb.errors import OrbError
+
+    console.setup_logging("DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO")
+    try:
+        return _main(args)
+    except OrbError as exc:
+        logger.opt(exception=True).debug("run failed")
+        console.error_line(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        logger.debug("interrupted by the user")
+        console.error_line("interrupted: no run folder was written")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, traceback to the log
+        logger.opt(exception=True).debug("internal error")
+        console.error_line(f"internal error: {type(exc).__name__}: {exc} (details in backtest_run.log)")
+        return 1
+
+
+def _header_rows(args, cfg, source: str, start: date, end: date, symbols: tuple[str, ...]) -> dict[str, str]:
+    data = {"file": f"file {args.data}", "synthetic": f"synthetic (seed {cfg.data.seed})"}.get(
+        source, "Yahoo"
+    )
+    strategy = [f"entry {cfg.entry.mode}", f"stop {cfg.trade.stop_mode}", f"OR {cfg.orb.base_minutes} min"]
+    strategy += [
+        name
+        for name, on in (
+            ("adaptive OR", cfg.orb.adaptive),
+            ("confluence", cfg.confluence.enabled),
+            ("partials", cfg.trade.partials),
+        )
+        if on
+    ]
+    return {
+        "Symbols": " ".join(symbols),
+        "Sessions": f"{start} .. {end}",
+        "Data": data + (f", cache {args.cache_dir}" if args.cache else ""),
+        "Interval": cfg.data.interval,
+        "Strategy": ", ".join(strategy),
+        "Config": f"{args.config or 'defaults.yaml'} (sha256 {cfg.sha256()[:12]})",
+        "Output": str(args.output_dir),
+    }
+
+
+def _main(args: argparse.Namespace) -> int:
+    from loguru import logger
+
+    from orb import console, pipeline
+    from orb.config import load_config
+
+    overrides = _overrides(args)
+    cfg = load_config(args.config, overrides)
+    for key, value in overrides.items():
+        logger.info(f"command line overrides config {key} = {value}")
+    source = "synthetic" if args.synthetic else "file" if args.data else "yahoo"
+    start, end = _date_range(args, source, cfg.session.calendar)
+    symbols = tuple(dict.fromkeys(args.symbols))
+    request = pipeline.RunRequest(
+        symbols=symbols,
+        start=start,
+        end=end,
+        source=source,
+        output_dir=args.output_dir,
+        data_path=args.data,
+        cache_dir=args.cache_dir if args.cache else None,
+        run_name=args.run_name,
+        report=args.report,
+        quiet=args.quiet,
+        command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
+    )
+    if not args.quiet:
+        console.header(_header_rows(args, cfg, source, start, end, symbols))
+    outcome = pipeline.run(request, cfg)
+    if not args.quiet:
+        console.symbol_table(outcome.metrics["per_symbol"])
+        console.aggregate_table(outcome.metrics["aggregate"])
+        console.skipped_table(outcome.skipped)
+        console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
+    else:
+        console.console.print(str(outcome.run_dir))
+    for sym, message in outcome.failures.items():
+        logger.error(f"{sym} failed: {message}")
+    return 1 if outcome.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
