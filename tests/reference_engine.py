@@ -595,8 +595,8 @@ def _open_position(ctx: dict, side: str, signal_i: int, entry_i: int, raw_price:
         "remaining": shares,
         "legs": legs,
         "exits": [],  # (time, kind, price, qty)
-        "mfe": None,
-        "mae": None,
+        "mfe": 0.0,
+        "mae": 0.0,
         "score": score,
         "flags": flags,
     }
@@ -615,12 +615,12 @@ def _try_stop_entry(ctx: dict, i: int, upper: float, lower: float):
         sides.append(SHORT)
     if not sides:
         return None
+    if i >= ctx["last"]:
+        return None  # the last bar never opens a position; like "starts flat", not an event reason (9.12)
     if _past_cutoff(ctx, i):
         for side in sides:
             _event(ctx, i, side, "cutoff")
         return None
-    if i >= ctx["last"]:
-        return None  # the session's last bar never opens a position (not an event reason in 9.12)
     reason = _governance_block(ctx)
     if reason is not None:
         for side in sides:
@@ -648,13 +648,14 @@ def _try_close_entry(ctx: dict, i: int, upper: float, lower: float):
         sides.append(SHORT)
     if not sides:
         return None
+    # 9.14: the signal bar is not the last bar; the fill bar t+1 exists and is not the last bar.
+    # Like "starts flat" and "OR final" these are not event reasons of 9.12: such a bar is not an
+    # opportunity at all, so they are checked before the cutoff and block silently.
+    if i + 1 >= ctx["last"]:
+        return None
     if _past_cutoff(ctx, i):
         for side in sides:
             _event(ctx, i, side, "cutoff")
-        return None
-    # 9.14: the signal bar is not the last bar; the fill bar t+1 exists and is not the last bar.
-    # Not event reasons of 9.12, so these block silently.
-    if i + 1 >= ctx["last"]:
         return None
     reason = _governance_block(ctx)
     if reason is not None:
@@ -674,10 +675,10 @@ def _try_or_candle_entry(ctx: dict, i: int, window: list[int]):
     if move == 0:
         return None
     side = LONG if move > 0 else SHORT
+    if i >= ctx["last"]:
+        return None  # 9.15 order: exists, not the last bar (silent), before the cutoff
     if _past_cutoff(ctx, i):
         _event(ctx, i, side, "cutoff")
-        return None
-    if i >= ctx["last"]:
         return None
     reason = _governance_block(ctx)  # cannot block the session's only entry, kept for uniformity
     if reason is not None:
@@ -730,11 +731,10 @@ def _manage(ctx: dict, pos: dict, i: int) -> bool:
     favourable = bar["high"] if long else bar["low"]
     d = pos["dir"]
 
-    # MFE / MAE over the bars while open, entry bar included (5, last bullet)
-    fav_r = (favourable - pos["entry"]) * d / pos["r_ps"]
-    adv_r = (adverse - pos["entry"]) * d / pos["r_ps"]
-    pos["mfe"] = fav_r if pos["mfe"] is None else max(pos["mfe"], fav_r)
-    pos["mae"] = adv_r if pos["mae"] is None else min(pos["mae"], adv_r)
+    # MFE / MAE over the bars while open, entry bar included (5, last bullet). The spec does not say
+    # whether they may cross 0; the excursion path starts at the entry fill, so MFE >= 0 >= MAE.
+    pos["mfe"] = max(pos["mfe"], (favourable - pos["entry"]) * d / pos["r_ps"])
+    pos["mae"] = min(pos["mae"], (adverse - pos["entry"]) * d / pos["r_ps"])
 
     stop_reason = "breakeven" if pos["be_active"] else "stop"
     t1_reached = False

@@ -266,6 +266,31 @@ SPY_CONFIGS = {
     "validate_on": SMALL | {"orb.validate": True, "orb.min_width_atr": None},
     "partials_zero_t2_single_factor": SMALL
     | {"trade.t2_pct": 0.0, "trade.t1_pct": 0.3, "confluence.required": 1, "orb.min_width_atr": None},
+    # 1-3 shares a trade: legs of 0 shares (9.8) and invalid_risk events (shares < 1)
+    "tiny_size_zero_legs": SMALL
+    | {"risk.risk_per_trade": 0.000004, "orb.min_width_atr": None, "governance.lockout_after_losses": 0},
+    # 5.5: the bar stamped trade.flatten_time is the session's last bar
+    "flatten_time": SMALL | {"trade.flatten_time": "13:30", "orb.min_width_atr": None},
+    "cutoff_daily_loss": SMALL
+    | {
+        "entry.cutoff": "12:00",
+        "governance.lockout_after_losses": 0,
+        "governance.max_daily_loss_r": 1.0,
+        "governance.max_signals_per_day": 4,
+        "orb.min_width_atr": None,
+    },
+    "adx_weights_be_buffer": SMALL
+    | {
+        "confluence.adx.enabled": True,
+        "confluence.adx.period": 4,
+        "confluence.adx.threshold": 30.0,
+        "confluence.vwap.weight": 2.0,
+        "confluence.rel_volume.min_ratio": 0.8,
+        "trade.be_buffer": 0.03,
+        "trade.stop_buffer": 0.05,
+        "trade.same_bar": "ohlc_path",
+        "orb.min_width_atr": None,
+    },
 }
 FLOAT_FIELDS = (
     "entry_price",
