@@ -315,6 +315,9 @@ class _Loop:
         self.cfg = cfg
         self.symbol = bt.symbol
         self.o, self.h, self.lo, self.c = o.tolist(), h.tolist(), lo.tolist(), c.tolist()
+        self.h_arr, self.lo_arr = h, lo
+        self.dates = [d.date() for d in S.dates]
+        self.close_ns = S.close_ts.as_unit("ns").asi8.tolist()
         self.vwap = vwap.tolist()
         self.ts = ts.tolist()  # int64 ns since the epoch, UTC
         self.S = S
@@ -377,7 +380,7 @@ class _Loop:
     # -- session --
     def run_session(self, s: int) -> None:
         S = self.S
-        date_ = S.dates[s].date()
+        date_ = self.dates[s]
         reason = S.skip[s]
         if reason:
             self._end_session(s, date_, "skipped", reason, 0, 0.0)
@@ -413,7 +416,7 @@ class _Loop:
                 day_r,
             )
         )
-        self.equity_rows.append((S.close_ts[s].value, self.equity, self.cum_r))
+        self.equity_rows.append((self.close_ns[s], self.equity, self.cum_r))
 
     def _event(self, s: int, i: int, side: int, reason: str, detail: str) -> None:
         """Record a blocked opportunity once per (session, side, reason) (strategy.md 9.12)."""
@@ -421,7 +424,7 @@ class _Loop:
         if key in self.logged:
             return
         self.logged.add(key)
-        self.events.append((self.ts[i], self.symbol, self.S.dates[s].date(), SIDE_NAME[side], reason, detail))
+        self.events.append((self.ts[i], self.symbol, self.dates[s], SIDE_NAME[side], reason, detail))
 
     def _governance_block(self, i: int) -> str:
         """First blocking rule of 9.12's order among the side-independent ones, or ""."""
@@ -587,11 +590,17 @@ class _Loop:
         be_level = pos.entry + side * self.cfg.trade.be_buffer
         i = i0
         while True:
-            hi_i, lo_i = h[i], lo[i]
-            fav, adv = (hi_i, lo_i) if side == LONG else (lo_i, hi_i)
-            pos.mfe = max(pos.mfe, (fav - pos.entry) * side)
-            pos.mae = min(pos.mae, (adv - pos.entry) * side)
             stop = pos.stop
+            if i > i0:
+                # Fast scan: skip bars that touch neither the stop nor the next target.
+                target = pos.legs[0][1] if pos.legs else side * math.inf
+                if side == LONG:
+                    while i < last and o[i] > stop and lo[i] > stop and h[i] < target:
+                        i += 1
+                else:
+                    while i < last and o[i] < stop and h[i] < stop and lo[i] > target:
+                        i += 1
+            fav, adv = (h[i], lo[i]) if side == LONG else (lo[i], h[i])
             stop_kind = "breakeven" if pos.at_breakeven else "stop"
             stop_touched = adv <= stop if side == LONG else adv >= stop
             if i == i0:
@@ -660,12 +669,16 @@ class _Loop:
         elif r > 0:
             day.full_stops = 0
         legs = {kind: price for kind, price, _ in pos.initial_legs}
+        # MFE/MAE from the bars while open, entry and exit bars included (strategy.md 5).
+        hi, lw = self.h_arr[i0 : i1 + 1].max(), self.lo_arr[i0 : i1 + 1].min()
+        mfe, mae = (hi - pos.entry, lw - pos.entry) if pos.side == LONG else (pos.entry - lw, pos.entry - hi)
+        mfe, mae = max(mfe, 0.0), min(mae, 0.0)  # the entry fill itself is an excursion of 0
         entry_time, exit_time = self.ts[i0], self.ts[i1]
         self.trades.append(
             {
                 "trade_id": pos.trade_id,
                 "symbol": self.symbol,
-                "session_date": S.dates[s].date(),
+                "session_date": self.dates[s],
                 "side": SIDE_NAME[pos.side],
                 "entry_time": entry_time,
                 "entry_price": pos.entry,
@@ -686,8 +699,8 @@ class _Loop:
                 "initial_risk": initial_risk,
                 "r_multiple": r,
                 "gross_r": pos.gross / initial_risk,
-                "mfe_r": pos.mfe / pos.r_ps,
-                "mae_r": pos.mae / pos.r_ps,
+                "mfe_r": mfe / pos.r_ps,
+                "mae_r": mae / pos.r_ps,
                 "holding_minutes": (exit_time - entry_time) / 60e9,
                 "or_high": S.or_high[s],
                 "or_low": S.or_low[s],
@@ -785,5 +798,3 @@ class _Position:
         self.commission = 0.0
         self.exit_price = math.nan
         self.exit_kind = ""
-        self.mfe = 0.0
-        self.mae = 0.0
