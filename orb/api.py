@@ -466,8 +466,9 @@ def create_app(
             Query(
                 ge=2,
                 le=1_000_000,
-                description="Downsample to at most this many points, keeping the first and last points "
-                "and each bucket's equity high and deepest drawdown (the max drawdown survives).",
+                description="Downsample to at most this many points: the first and last points and, per "
+                "bucket, the equity high, the deepest drawdown and the high before it (the maximum "
+                "drawdown is kept exactly).",
             ),
         ] = None,
     ) -> EquitySeries:

@@ -302,7 +302,8 @@ def _hash(path: Path) -> str:
 def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
     """The manifest of a complete run; RunIncomplete names the first missing or bad file.
 
-    A run is complete when manifest.json parses and every file it lists exists inside the folder;
+    A run is complete when manifest.json parses, every file it lists exists inside the folder and
+    metrics.json has its two sections;
     `verify=True` also compares each file's SHA-256 with the manifest (reads every byte).
     """
     run = Path(path)
@@ -314,6 +315,7 @@ def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
         member = _member(run, name)
         if verify and _hash(member) != digest:
             raise RunIncomplete(f"run {run.name}: {name} does not match its SHA-256 in manifest.json")
+    load_metrics(run)
     return manifest
 
 
@@ -577,26 +579,31 @@ def load_equity(path: PathLike, symbol: str | None = None) -> pd.DataFrame:
 
 
 def downsample_positions(equity: np.ndarray, drawdown: np.ndarray | None, max_points: int) -> np.ndarray:
-    """Row positions to keep so at most `max_points` remain (at least 2).
+    """Sorted row positions to keep so that at most `max_points` (>= 2) remain.
 
-    Keeps the first and last rows and, in each of (max_points - 2) // 2 equal buckets between them,
-    the highest equity and the deepest drawdown (lowest equity without a drawdown column), so every
-    peak-to-trough extreme, the maximum drawdown included, survives.
+    Keeps the first and last rows and, in each of (max_points - 2) // 3 equal buckets between them,
+    the highest equity, the deepest drawdown and the highest equity before that drawdown point, so the
+    maximum drawdown of the kept points equals the full curve's. `drawdown` (e.g. drawdown_pct) is
+    only used to pick points; without it the relative drawdown of `equity` is used.
     """
     n = len(equity)
     if max_points < 2:
         raise ValueError(f"max_points must be at least 2, got {max_points}")
     if n <= max_points:
         return np.arange(n)
-    depth = equity if drawdown is None else drawdown
-    buckets = (max_points - 2) // 2
+    high = np.where(np.isnan(equity), -np.inf, equity)
+    if drawdown is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown = equity / np.maximum.accumulate(high) - 1
+    depth = np.where(np.isnan(drawdown), np.inf, drawdown)
     keep = {0, n - 1}
-    edges = np.linspace(1, n - 1, buckets + 1).astype(np.int64)
+    edges = np.linspace(1, n - 1, (max_points - 2) // 3 + 1).astype(np.int64)
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if hi > lo:
-            keep.add(int(lo + np.nanargmax(equity[lo:hi])) if not np.isnan(equity[lo:hi]).all() else int(lo))
-            segment = depth[lo:hi]
-            keep.add(int(lo + np.nanargmin(segment)) if not np.isnan(segment).all() else int(hi - 1))
+            trough = lo + int(np.argmin(depth[lo:hi]))
+            keep.update(
+                (trough, lo + int(np.argmax(high[lo:hi])), lo + int(np.argmax(high[lo : trough + 1])))
+            )
     return np.array(sorted(keep), dtype=np.int64)
 
 

@@ -210,18 +210,21 @@ def build_run(
         if session_date_as_timestamp:
             trades = trades.assign(session_date=pd.to_datetime(trades["session_date"]))
             sessions = sessions.assign(session_date=pd.to_datetime(sessions["session_date"]))
-        fills = pd.DataFrame(
-            {
-                "trade_id": np.repeat(trades["trade_id"].to_numpy(), 2),
-                "symbol": sym,
-                "time": np.ravel(np.column_stack([trades["entry_time"], trades["exit_time"]])),
-                "kind": np.ravel(np.column_stack([["entry"] * len(trades), trades["exit_reason"]])),
-                "price": np.ravel(np.column_stack([trades["entry_price"], trades["exit_price"]])),
-                "shares": np.repeat(trades["shares"].to_numpy(), 2),
-                "commission": 0.5,
-            }
+        legs = [
+            trades[["trade_id", "entry_time", "entry_price", "shares"]]
+            .set_axis(["trade_id", "time", "price", "shares"], axis=1)
+            .assign(kind="entry"),
+            trades[["trade_id", "exit_time", "exit_price", "shares", "exit_reason"]].set_axis(
+                ["trade_id", "time", "price", "shares", "kind"], axis=1
+            ),
+        ]
+        fills = (
+            pd.concat(legs, ignore_index=True)
+            .sort_values(["time", "trade_id"], kind="stable", ignore_index=True)
+            .assign(symbol=sym, commission=0.5)[
+                ["trade_id", "symbol", "time", "kind", "price", "shares", "commission"]
+            ]
         )
-        fills = fills.assign(time=pd.to_datetime(fills["time"], utc=True))
         events = pd.DataFrame(
             {
                 "time": sched["open"].iloc[:3].to_numpy() + pd.Timedelta(minutes=20),
