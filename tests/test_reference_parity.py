@@ -11,10 +11,12 @@ import math
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from orb.config import FACTOR_NAMES, Config, load_config, with_overrides
+from orb.sessions import schedule
 from tests.reference_engine import run_reference
 
 REAL = Path("/work/shared/data/real")
@@ -199,8 +201,8 @@ def test_ambiguous_bar_and_rearming():
 
 
 def test_wilder_atr_warmup_and_strict_width_bounds():
-    # atr_period 2. Daily (H, L, C): S0 (101, 99, 100); S1 (103, 100, 102): TR 3; S2 (102.5, 101.5, 102): TR 1;
-    # S3 (104, 101, 103): TR 3; S4 (105.875, 101.5, 103): TR 4.375.
+    # atr_period 2. Daily (H, L, C): S0 (101, 99, 100); S1 (103, 100, 102): TR 3;
+    # S2 (102.5, 101.5, 102): TR 1; S3 (104, 101, 103): TR 3; S4 (105.875, 101.5, 103): TR 4.375.
     # ATR after S2 = mean(3, 1) = 2 (used by S3); after S3 = (2 + 3) / 2 = 2.5 (S4); after S4 = 3.4375 (S5).
     sessions = {
         "2024-01-02": [("09:30", 100, 101, 99.5, 100.5, 10), ("09:31", 100.5, 100.8, 99, 100, 10)],
@@ -361,7 +363,8 @@ def _same(field: str, ref, eng) -> bool:
 
 
 def _trade_line(t: dict) -> str:
-    return f"{_day(t['session_date'])} {t['side']:5} in {t['entry_time']} out {t['exit_time']} {t['exit_reason']}"
+    day = _day(t["session_date"])
+    return f"{day} {t['side']:5} in {t['entry_time']} out {t['exit_time']} {t['exit_reason']}"
 
 
 def _show(ref: dict, eng: dict, fields: list[str]) -> str:
@@ -504,3 +507,108 @@ def test_eqker_loader_keeps_the_missing_minutes():
     rows = run_reference(qqq, with_overrides(load_config(), EQKER_CONFIGS["no_daily_values"]), "QQQ")
     assert len(rows["sessions"]) == 5
     assert rows["trades"], "the no-daily-values config should trade this week"
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic weeks: early closes, holidays, missing and invalid bars, 5-minute bars
+# ---------------------------------------------------------------------------------------------
+
+SYN_START, SYN_END = "2024-09-03", "2024-12-31"  # holds the 13:00 closes of 2024-11-29 and 2024-12-24
+
+
+def synthetic_bars(step: int = 1, seed: int = 7) -> pd.DataFrame:
+    """Seeded random-walk bars over every XNYS session from SYN_START to SYN_END, with planted defects.
+
+    Defects (local bar-start times): 11-04 lacks 09:33 (an OR hole); 11-05 has zero volume in the
+    first 15 minutes; 11-06 has a 09:35 bar with high < close; 11-07 lacks its first 20 minutes;
+    11-08 lacks 15:59 (the last bar is 15:58); 12-24 (13:00 close) lacks 12:59; a few random
+    minutes are missing elsewhere.
+    """
+    rng = np.random.default_rng(seed)
+    sched = schedule(SYN_START, SYN_END)
+    stamps, rows = [], []
+    price = 100.0
+    for day, (open_utc, close_utc) in zip(
+        sched.index, sched[["open", "close"]].itertuples(index=False), strict=True
+    ):
+        price *= 1 + rng.normal(0, 0.004)  # overnight gap
+        minutes = int((close_utc - open_utc).total_seconds() // 60)
+        for k in range(0, minutes, step):
+            ts = open_utc + pd.Timedelta(minutes=k)
+            hhmm = ts.tz_convert(TZ).strftime("%H:%M")
+            o = price
+            sigma = 0.0006 * math.sqrt(step) * (2.5 if k < 30 else 1.0)  # busier opening half hour
+            path = o * np.cumprod(1 + rng.normal(0, sigma, 4))
+            c = float(path[-1])
+            h = max(o, c, float(path.max())) + abs(rng.normal(0, 0.01))
+            lo = min(o, c, float(path.min())) - abs(rng.normal(0, 0.01))
+            v = int(rng.integers(1_000, 50_000)) * (3 if k < 30 else 1)
+            price = c
+            key = (day.strftime("%m-%d"), hhmm)
+            if key in {("11-04", "09:33"), ("11-08", "15:59"), ("12-24", "12:59")}:
+                continue
+            if key[0] == "11-07" and hhmm < "09:50":
+                continue
+            if step == 1 and k > 30 and rng.random() < 0.003:
+                continue
+            if key[0] == "11-05" and hhmm < "09:45":
+                v = 0
+            if key == ("11-06", "09:35"):
+                h = c - 0.05
+            stamps.append(ts)
+            rows.append((o, h, lo, c, v))
+    arr = np.array(rows, dtype="float64")
+    return pd.DataFrame(
+        {
+            "open": arr[:, 0],
+            "high": arr[:, 1],
+            "low": arr[:, 2],
+            "close": arr[:, 3],
+            "volume": arr[:, 4].astype("int64"),
+        },
+        index=pd.DatetimeIndex(stamps, name="timestamp"),
+    )
+
+
+SYN_CONFIGS = {
+    "small": SMALL,
+    "validate": SMALL | {"orb.validate": True},
+    "close_mode_late_cutoff": SMALL | {"entry.mode": "close", "entry.cutoff": "15:45"},
+    "or_candle_validate": SMALL
+    | {"entry.mode": "or_candle", "orb.base_minutes": 5, "orb.validate": True, "orb.min_width_atr": 0.05},
+    "adaptive": SMALL | {"orb.adaptive": True, "orb.min_width_atr": 0.1, "orb.max_width_atr": 3.0},
+}
+
+
+@pytest.mark.parametrize("overrides", list(SYN_CONFIGS.values()), ids=list(SYN_CONFIGS))
+def test_parity_synthetic(engine_cls, overrides):
+    config = with_overrides(load_config(), overrides)
+    ref = check_parity(engine_cls, synthetic_bars(), config, "SYN")
+    assert len(ref["trades"]) >= 5
+
+
+def test_parity_synthetic_5m(engine_cls):
+    config = with_overrides(load_config(), SMALL | {"data.interval": "5m", "orb.validate": True})
+    ref = check_parity(engine_cls, synthetic_bars(step=5), config, "SYN")
+    assert len(ref["trades"]) >= 5
+
+
+def test_synthetic_defects_give_the_spec_skip_reasons():
+    """The reference's own reading of section 2 on the planted defects."""
+    bars = synthetic_bars()
+    reasons = {
+        r["session_date"]: r["skip_reason"]
+        for r in run_reference(bars, with_overrides(load_config(), SYN_CONFIGS["validate"]), "SYN")[
+            "sessions"
+        ]
+    }
+    assert reasons[date(2024, 11, 4)] == "missing_bar"
+    assert reasons[date(2024, 11, 5)] == "zero_volume"
+    assert reasons[date(2024, 11, 6)] == "ohlc_violation"
+    assert reasons[date(2024, 11, 7)] == "missing_bar"
+    plain = {
+        r["session_date"]: r["skip_reason"]
+        for r in run_reference(bars, with_overrides(load_config(), SMALL), "SYN")["sessions"]
+    }
+    assert plain[date(2024, 11, 7)] == "no_or_bars"
+    assert plain[date(2024, 11, 4)] != "missing_bar"  # without validation the OR uses the bars present
