@@ -137,10 +137,16 @@ def skipped_table(counts: dict[str, dict[str, int]]) -> None:
 
 
 def completion(run_dir: Path, failures: dict[str, str], wall: float) -> None:
-    lines = [f"[bold]Run folder:[/] {run_dir}", f"[bold]Wall time:[/] {wall:.2f} s", ""]
-    lines += [
-        "[bold]Dashboard:[/] streamlit run streamlit_app.py",
-        f"[bold]API:[/]       uvicorn api_server:app  then  curl http://127.0.0.1:8000/api/runs/{run_dir.name}",
+    runs_dir = run_dir.parent
+    flag = "" if runs_dir.resolve() == Path("runs").resolve() else f" -- --runs-dir {runs_dir}"
+    api_flag = "" if not flag else f" --runs-dir {runs_dir}"
+    lines = [
+        f"[bold]Run folder:[/] {run_dir}",
+        f"[bold]Wall time:[/]  {wall:.2f} s",
+        "",
+        f"[bold]Dashboard:[/]  streamlit run streamlit_app.py{flag}",
+        f"[bold]API:[/]        python api_server.py{api_flag}",
+        f"            curl http://127.0.0.1:8000/api/runs/{run_dir.name}",
     ]
     if failures:
         lines += ["", "[bold red]Failed symbols:[/]"] + [f"  {sym}: {msg}" for sym, msg in failures.items()]

@@ -7,31 +7,41 @@ midnight values in a DatetimeIndex named `session_date`).
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from orb.errors import UsageError
 
-CALENDAR_START = "1995-01-01"
+EARLIEST = pd.Timestamp("1990-01-01")
+_CALENDARS: dict[str, object] = {}
 
 
-@lru_cache(maxsize=4)
-def get_calendar(code: str = "XNYS"):
-    """The exchange calendar, covering 1995 to two years ahead (the library default is 20 years back)."""
+def get_calendar(code: str = "XNYS", covering: date | str | None = None):
+    """The exchange calendar from two years before `covering` (default 1995) to two years ahead.
+
+    Building a calendar costs about 0.1 s per decade, so one instance is kept per code and rebuilt
+    only when an earlier date is needed (the library default is 20 years back).
+    """
     import exchange_calendars as xcals
 
+    wanted = max(pd.Timestamp(covering or "1997-01-01") - pd.DateOffset(years=2), EARLIEST).normalize()
+    wanted = wanted.replace(month=1, day=1)
+    cal = _CALENDARS.get(code)
+    if cal is not None and cal.first_session <= wanted + pd.DateOffset(days=10):
+        return cal
     end = (pd.Timestamp.today() + pd.DateOffset(years=2)).strftime("%Y-12-31")
     try:
-        return xcals.get_calendar(code, start=CALENDAR_START, end=end)
+        cal = xcals.get_calendar(code, start=wanted.strftime("%Y-%m-%d"), end=end)
     except xcals.errors.InvalidCalendarName:
         raise UsageError(f"unknown exchange calendar {code!r} in session.calendar; use e.g. XNYS") from None
+    _CALENDARS[code] = cal
+    return cal
 
 
 def schedule(start: date | str, end: date | str, code: str = "XNYS") -> pd.DataFrame:
     """Sessions with start <= session_date <= end: columns `open`, `close` (UTC) and `early_close`."""
-    cal = get_calendar(code)
+    cal = get_calendar(code, start)
     sched = cal.schedule.loc[pd.Timestamp(start) : pd.Timestamp(end), ["open", "close"]]
     out = pd.DataFrame(
         {"open": sched["open"], "close": sched["close"]},
@@ -44,7 +54,7 @@ def schedule(start: date | str, end: date | str, code: str = "XNYS") -> pd.DataF
 
 def session_offset(day: date | str, n: int, code: str = "XNYS") -> pd.Timestamp:
     """The session `n` sessions before (n > 0) the first session on or after `day`."""
-    cal = get_calendar(code)
+    cal = get_calendar(code, pd.Timestamp(day) - pd.DateOffset(days=2 * n))
     sessions = cal.sessions
     pos = int(sessions.searchsorted(pd.Timestamp(day)))
     return sessions[max(pos - n, 0)]
@@ -52,7 +62,7 @@ def session_offset(day: date | str, n: int, code: str = "XNYS") -> pd.Timestamp:
 
 def recent_sessions(last: date | str, count: int, code: str = "XNYS") -> tuple[pd.Timestamp, pd.Timestamp]:
     """(first, last) of the `count` most recent sessions on or before `last`."""
-    cal = get_calendar(code)
+    cal = get_calendar(code, pd.Timestamp(last) - pd.DateOffset(days=2 * count))
     sessions = cal.sessions
     pos = int(sessions.searchsorted(pd.Timestamp(last), side="right")) - 1
     if pos < 0:

@@ -116,7 +116,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Parquet without the pandas index; the same frame gives the same bytes."""
-    frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+    frame.to_parquet(path, index=False, engine="pyarrow", compression="snappy")
 
 
 def write_json(data: object, path: Path) -> None:
