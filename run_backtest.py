@@ -13,7 +13,6 @@ from pathlib import Path
 
 from orb import __version__
 
-SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.^=-]{0,14}$")
 INTERVALS = ("1m", "2m", "5m", "15m", "30m")
 DEFAULT_SESSIONS = {"yahoo": 20, "synthetic": 60}
 
@@ -36,11 +35,13 @@ def _date(text: str) -> date:
 
 
 def _symbol(text: str) -> str:
-    if not SYMBOL_RE.match(text):
-        raise argparse.ArgumentTypeError(
-            f"symbol {text!r} has characters that are not allowed: use letters, digits and . ^ = - (max 15)"
-        )
-    return text.upper()
+    from orb.data import validate_symbol
+    from orb.errors import UsageError
+
+    try:
+        return validate_symbol(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,7 +96,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
-def _date_range(args, source: str, calendar: str) -> tuple[date, date]:
+def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date, date]:
     """--start/--end, or the defaults of interfaces.md: recent sessions ending yesterday."""
     from orb.errors import UsageError
     from orb.sessions import recent_sessions, schedule
@@ -180,7 +181,7 @@ def _main(args: argparse.Namespace) -> int:
     for key, value in overrides.items():
         logger.info(f"command line overrides config {key} = {value}")
     source = "synthetic" if args.synthetic else "file" if args.data else "yahoo"
-    start, end = _date_range(args, source, cfg.session.calendar)
+    start, end = _date_range(args, source, cfg.session.calendar, cfg.data.interval)
     symbols = tuple(dict.fromkeys(args.symbols))
     request = pipeline.RunRequest(
         symbols=symbols,

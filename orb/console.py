@@ -29,7 +29,7 @@ def _console_sink(message) -> None:
     level = record["level"].name
     style = _LEVEL_STYLE.get(level, "")
     label = "" if level == "INFO" else f"{level.lower()}: "
-    console.print(f"{label}{record['message']}", style=style, markup=False, highlight=False)
+    console.print(f"{label}{record['message']}", style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def setup_logging(level: str, log_file: Path | None = Path("backtest_run.log")) -> None:
@@ -53,7 +53,7 @@ def add_run_log(path: Path) -> int:
 
 def error_line(message: str) -> None:
     """The one console line of a failure (the log file gets the detail)."""
-    console.print(f"error: {message}", style="bold red", markup=False, highlight=False)
+    console.print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
 
 
 def progress(quiet: bool = False) -> Progress:
