@@ -34,6 +34,7 @@ from orb.results import (
 EXAMPLE_RUN = "backtest_20241002_153045"
 EXAMPLE_TIME = "2024-10-02T13:45:00+00:00"
 
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]  # passes JSON ints through unchanged
 IsoTime = Annotated[
     AwareDatetime,
     PlainSerializer(lambda v: v.isoformat(), return_type=str),
@@ -134,41 +135,41 @@ class Metrics(_Model):
     total_trades: int | None = None
     winning_trades: int | None = None
     losing_trades: int | None = None
-    win_rate: float | None = Field(None, description="0-1")
-    total_r: float | None = None
-    avg_r: float | None = None
-    median_r: float | None = None
-    profit_factor: float | None = None
-    expectancy_r: float | None = None
-    sqn: float | None = None
-    avg_winner_r: float | None = None
-    avg_loser_r: float | None = None
-    largest_winner_r: float | None = None
-    largest_loser_r: float | None = None
+    win_rate: Number | None = Field(None, description="0-1")
+    total_r: Number | None = None
+    avg_r: Number | None = None
+    median_r: Number | None = None
+    profit_factor: Number | None = None
+    expectancy_r: Number | None = None
+    sqn: Number | None = None
+    avg_winner_r: Number | None = None
+    avg_loser_r: Number | None = None
+    largest_winner_r: Number | None = None
+    largest_loser_r: Number | None = None
     max_consecutive_wins: int | None = None
     max_consecutive_losses: int | None = None
-    max_drawdown_r: float | None = None
-    max_drawdown_pct: float | None = None
-    max_drawdown_duration_days: float | None = None
-    sharpe: float | None = None
-    sortino: float | None = None
-    calmar: float | None = None
-    net_pnl: float | None = None
-    total_return_pct: float | None = None
-    cagr_pct: float | None = None
-    final_equity: float | None = None
-    exposure_pct: float | None = None
-    avg_holding_minutes: float | None = None
+    max_drawdown_r: Number | None = None
+    max_drawdown_pct: Number | None = None
+    max_drawdown_duration_days: Number | None = None
+    sharpe: Number | None = None
+    sortino: Number | None = None
+    calmar: Number | None = None
+    net_pnl: Number | None = None
+    total_return_pct: Number | None = None
+    cagr_pct: Number | None = None
+    final_equity: Number | None = None
+    exposure_pct: Number | None = None
+    avg_holding_minutes: Number | None = None
     long_trades: int | None = None
     short_trades: int | None = None
-    long_win_rate: float | None = None
-    short_win_rate: float | None = None
+    long_win_rate: Number | None = None
+    short_win_rate: Number | None = None
     sessions: int | None = None
     sessions_traded: int | None = None
     sessions_skipped: int | None = None
     exit_reasons: dict[str, int] | None = Field(None, description="Trades per exit reason.")
     symbols: int | list[str] | None = Field(None, description="Aggregate only.")
-    avg_r_per_trade: float | None = Field(None, description="Aggregate only.")
+    avg_r_per_trade: Number | None = Field(None, description="Aggregate only.")
 
 
 class RunDetail(_Model):
@@ -183,7 +184,7 @@ class Trade(_Model):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    trade_id: int | str
+    trade_id: str = Field(examples=["SPY-00001"])
     symbol: str
     session_date: date
     side: str = Field(description="long or short", examples=["long"])
@@ -288,7 +289,10 @@ RunIdQuery = Annotated[
         pattern=RUN_ID_PATTERN,
         max_length=128,
         description="Run id from GET /api/runs; omitted or `latest`: the newest complete run.",
-        examples=[EXAMPLE_RUN],
+        openapi_examples={
+            "newest": {"summary": "the newest complete run", "value": "latest"},
+            "one run": {"summary": "a run id", "value": EXAMPLE_RUN},
+        },
     ),
 ]
 SymbolQuery = Annotated[
@@ -297,7 +301,7 @@ SymbolQuery = Annotated[
         pattern=SYMBOL_PATTERN,
         max_length=32,
         description="Symbol of the run (case-insensitive).",
-        examples=["SPY"],
+        openapi_examples={"SPY": {"summary": "one symbol", "value": "SPY"}},
     ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -319,7 +323,7 @@ def _upper(symbol: str | None) -> str | None:
 def _api_key_guard(expected: str):
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Required when ORB_API_KEY is set.")
 
-    def guard(key: Annotated[str | None, Security(header)]) -> None:
+    def guard(key: str | None = Security(header)) -> None:  # noqa: B008 (a local, not an Annotated name)
         if key is None or not secrets.compare_digest(key.encode(), expected.encode()):
             raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
 

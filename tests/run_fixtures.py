@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,27 @@ from orb.schema import METRIC_KEYS
 from orb.sessions import schedule
 
 CAPITAL = 100_000.0
+REPO = Path(__file__).resolve().parent.parent
+
+
+def runner_run(
+    output_dir: Path,
+    symbols: tuple[str, ...] = ("SPY", "QQQ"),
+    start: str = "2024-01-02",
+    end: str = "2024-03-29",
+) -> Path:
+    """The run folder the real runner writes for these synthetic arguments (run once per output_dir)."""
+    latest = output_dir / "latest"
+    if not latest.is_file():
+        output_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, str(REPO / "run_backtest.py"), "--symbols", *symbols, "--synthetic"]
+        command += ["--start", start, "--end", end, "--output-dir", str(output_dir), "--quiet"]
+        done = subprocess.run(command, cwd=output_dir.parent, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"run_backtest.py failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}"
+            )
+    return output_dir / latest.read_text(encoding="utf-8").strip()
 
 
 def _trades(symbol: str, sched: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -35,7 +58,7 @@ def _trades(symbol: str, sched: pd.DataFrame, rng: np.random.Generator) -> pd.Da
             sign = 1 if side == "long" else -1
             rows.append(
                 {
-                    "trade_id": len(rows) + 1,
+                    "trade_id": f"{symbol}-{len(rows) + 1:05d}",
                     "symbol": symbol,
                     "session_date": day.date(),
                     "side": side,
