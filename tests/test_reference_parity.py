@@ -281,6 +281,15 @@ SPY_CONFIGS = {
         "governance.max_signals_per_day": 4,
         "orb.min_width_atr": None,
     },
+    # 9.18: or_candle uses the OR of orb.base_minutes, so adaptive needs no ATR(20) warm-up (9.3)
+    "or_candle_adaptive_uses_base_minutes": SMALL
+    | {"entry.mode": "or_candle", "orb.adaptive": True, "orb.base_minutes": 5, "orb.min_width_atr": None},
+    # 9.12/9.14: the close-mode opportunity is the signal bar, for invalid_risk too
+    "close_mode_invalid_risk": SMALL
+    | {"entry.mode": "close", "risk.risk_per_trade": 0.000004, "orb.min_width_atr": None},
+    # section 4: only enabled factors give flags; a disabled factor's column stays 0
+    "disabled_factor": SMALL
+    | {"confluence.vwap.enabled": False, "confluence.required": 1, "orb.min_width_atr": None},
     "adx_weights_be_buffer": SMALL
     | {
         "confluence.adx.enabled": True,
@@ -350,7 +359,7 @@ def _same(field: str, ref, eng) -> bool:
             return _missing(ref) and _missing(eng)
         return math.isclose(float(ref), float(eng), rel_tol=1e-9, abs_tol=1e-9)
     if field.startswith("factor_"):
-        return int(ref) == int(eng)
+        return int(ref) == (0 if _missing(eng) else int(eng))  # a disabled factor may be left empty
     if field in ("entry_time", "exit_time"):
         return pd.Timestamp(ref) == pd.Timestamp(eng)
     if field == "shares":
@@ -516,11 +525,12 @@ def test_eqker_loader_keeps_the_missing_minutes():
 SYN_START, SYN_END = "2024-09-03", "2024-12-31"  # holds the 13:00 closes of 2024-11-29 and 2024-12-24
 
 
-def synthetic_bars(step: int = 1, seed: int = 7) -> pd.DataFrame:
+def synthetic_bars(step: int = 1, seed: int = 7, empty_or: bool = True) -> pd.DataFrame:
     """Seeded random-walk bars over every XNYS session from SYN_START to SYN_END, with planted defects.
 
     Defects (local bar-start times): 11-04 lacks 09:33 (an OR hole); 11-05 has zero volume in the
-    first 15 minutes; 11-06 has a 09:35 bar with high < close; 11-07 lacks its first 20 minutes;
+    first 15 minutes; 11-06 has a 09:35 bar with high < close; 11-07 lacks its first 20 minutes
+    (only with `empty_or`);
     11-08 lacks 15:59 (the last bar is 15:58); 12-24 (13:00 close) lacks 12:59; a few random
     minutes are missing elsewhere.
     """
@@ -547,7 +557,7 @@ def synthetic_bars(step: int = 1, seed: int = 7) -> pd.DataFrame:
             key = (day.strftime("%m-%d"), hhmm)
             if key in {("11-04", "09:33"), ("11-08", "15:59"), ("12-24", "12:59")}:
                 continue
-            if key[0] == "11-07" and hhmm < "09:50":
+            if empty_or and key[0] == "11-07" and hhmm < "09:50":
                 continue
             if step == 1 and k > 30 and rng.random() < 0.003:
                 continue
@@ -583,14 +593,20 @@ SYN_CONFIGS = {
 @pytest.mark.parametrize("overrides", list(SYN_CONFIGS.values()), ids=list(SYN_CONFIGS))
 def test_parity_synthetic(engine_cls, overrides):
     config = with_overrides(load_config(), overrides)
-    ref = check_parity(engine_cls, synthetic_bars(), config, "SYN")
+    ref = check_parity(engine_cls, synthetic_bars(empty_or=not config.orb.validate_or), config, "SYN")
     assert len(ref["trades"]) >= 5
 
 
 def test_parity_synthetic_5m(engine_cls):
     config = with_overrides(load_config(), SMALL | {"data.interval": "5m", "orb.validate": True})
-    ref = check_parity(engine_cls, synthetic_bars(step=5), config, "SYN")
+    ref = check_parity(engine_cls, synthetic_bars(step=5, empty_or=False), config, "SYN")
     assert len(ref["trades"]) >= 5
+
+
+def test_parity_validate_empty_or_window(engine_cls):
+    """Section 2: with validation on, an OR window without any bar lacks expected bars (`missing_bar`);
+    `no_or_bars` is the reason without validation."""
+    check_parity(engine_cls, synthetic_bars(), with_overrides(load_config(), SYN_CONFIGS["validate"]), "SYN")
 
 
 def test_synthetic_defects_give_the_spec_skip_reasons():
