@@ -628,3 +628,14 @@ def test_synthetic_defects_give_the_spec_skip_reasons():
     }
     assert plain[date(2024, 11, 7)] == "no_or_bars"
     assert plain[date(2024, 11, 4)] != "missing_bar"  # without validation the OR uses the bars present
+
+
+def test_synthetic_early_close_flattens_on_the_last_bar_present():
+    """5.5: 2024-12-24 closes at 13:00 and lacks 12:59, so 12:58 is the session's last bar."""
+    trades = run_reference(synthetic_bars(), with_overrides(load_config(), SYN_CONFIGS["small"]), "SYN")[
+        "trades"
+    ]
+    eve = [t for t in trades if t["session_date"] == date(2024, 12, 24)]
+    assert eve, "the planted early-close case must be exercised"
+    assert eve[-1]["exit_reason"] == "eod"
+    assert eve[-1]["exit_time"] == local("2024-12-24", "12:58")
