@@ -205,9 +205,9 @@ def _main(args: argparse.Namespace) -> int:
         console.skipped_table(outcome.skipped)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
+        for message in outcome.failures.values():
+            console.error_line(message)
         console.console.print(str(outcome.run_dir))
-    for sym, message in outcome.failures.items():
-        logger.error(f"{sym} failed: {message}")
     return 1 if outcome.failures else 0
 
 

@@ -40,7 +40,13 @@ def setup_logging(level: str, log_file: Path | None = Path("backtest_run.log")) 
     if log_file is not None:
         try:
             logger.add(
-                log_file, level="DEBUG", format=LOG_FORMAT, rotation="10 MB", retention=5, encoding="utf-8"
+                log_file,
+                level="DEBUG",
+                format=LOG_FORMAT,
+                rotation="10 MB",
+                retention=5,
+                encoding="utf-8",
+                diagnose=False,
             )
         except OSError as exc:
             logger.warning(f"cannot write {log_file} ({exc.strerror}); logging to the console only")
@@ -48,7 +54,7 @@ def setup_logging(level: str, log_file: Path | None = Path("backtest_run.log")) 
 
 def add_run_log(path: Path) -> int:
     """A DEBUG sink into the run's `run.log`; returns its id for `logger.remove`."""
-    return logger.add(path, level="DEBUG", format=LOG_FORMAT, encoding="utf-8")
+    return logger.add(path, level="DEBUG", format=LOG_FORMAT, encoding="utf-8", diagnose=False)
 
 
 def error_line(message: str) -> None:

@@ -124,7 +124,6 @@ def _load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], 
             except DataError as exc:
                 failures[sym] = str(exc)
                 logger.opt(exception=True).debug(f"{sym}: load failed")
-                logger.error(str(exc))
             else:
                 for warning in item.warnings:
                     logger.warning(warning)

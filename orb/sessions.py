@@ -6,6 +6,7 @@ midnight values in a DatetimeIndex named `session_date`).
 
 from __future__ import annotations
 
+import warnings
 from datetime import date
 
 import numpy as np
@@ -32,7 +33,9 @@ def get_calendar(code: str = "XNYS", covering: date | str | None = None):
         return cal
     end = (pd.Timestamp.today() + pd.DateOffset(years=2)).strftime("%Y-12-31")
     try:
-        cal = xcals.get_calendar(code, start=wanted.strftime("%Y-%m-%d"), end=end)
+        with warnings.catch_warnings():  # exchange_calendars 4.13 uses Series.values (deprecated)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cal = xcals.get_calendar(code, start=wanted.strftime("%Y-%m-%d"), end=end)
     except xcals.errors.InvalidCalendarName:
         raise UsageError(f"unknown exchange calendar {code!r} in session.calendar; use e.g. XNYS") from None
     _CALENDARS[code] = cal
