@@ -288,4 +288,3 @@ def _manifest(
         "seed": cfg.data.seed,
         "wall_time_seconds": round(wall, 3),
     }
-

@@ -40,7 +40,9 @@ def run_cli(tmp_path: Path, *args: str) -> tuple[int, Path]:
 
 
 def visible_runs(out: Path) -> list[Path]:
-    return sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.exists() else []
+    return (
+        sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.exists() else []
+    )
 
 
 def one_error_line(text: str) -> str:
@@ -83,7 +85,15 @@ def test_manifest_hashes_every_file_and_records_provenance(synthetic_run):
     config = json.loads((synthetic_run / "config.json").read_text())
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
     assert hashlib.sha256(canonical.encode()).hexdigest() == manifest["config_sha256"]
-    for key in ("schema_version", "created", "command", "data_sha256", "package_version", "python", "libraries"):
+    for key in (
+        "schema_version",
+        "created",
+        "command",
+        "data_sha256",
+        "package_version",
+        "python",
+        "libraries",
+    ):
         assert key in manifest
 
 
@@ -99,7 +109,9 @@ def test_columns_and_metric_keys_follow_run_format(synthetic_run):
     assert list(metrics["aggregate"])[: len(METRIC_KEYS)] == list(METRIC_KEYS)
     assert metrics["aggregate"]["symbols"] == ["SPY", "QQQ"]
     assert json.loads((synthetic_run / "SPY_metrics.json").read_text()) == metrics["per_symbol"]["SPY"]
-    assert metrics["aggregate"]["total_trades"] == sum(m["total_trades"] for m in metrics["per_symbol"].values())
+    assert metrics["aggregate"]["total_trades"] == sum(
+        m["total_trades"] for m in metrics["per_symbol"].values()
+    )
 
 
 def test_all_trades_sorted_and_csv_times_are_iso_with_offset(synthetic_run):
@@ -114,7 +126,9 @@ def test_all_trades_sorted_and_csv_times_are_iso_with_offset(synthetic_run):
 
 def test_combined_equity_is_the_sum_of_symbol_equities(synthetic_run):
     combined = pd.read_parquet(synthetic_run / "combined_equity.parquet")
-    finals = [pd.read_parquet(synthetic_run / f"{s}_equity.parquet")["equity"].iloc[-1] for s in ("SPY", "QQQ")]
+    finals = [
+        pd.read_parquet(synthetic_run / f"{s}_equity.parquet")["equity"].iloc[-1] for s in ("SPY", "QQQ")
+    ]
     assert combined["equity"].iloc[-1] == pytest.approx(sum(finals))
     assert combined["timestamp"].is_monotonic_increasing
 
@@ -144,9 +158,21 @@ def test_two_runs_in_the_same_second_do_not_collide(tmp_path):
         (["--symbols", "SPY", *SYNTH, "--interval", "3m"], 2, "invalid choice: '3m'"),
         (["--symbols", "SP/Y", *SYNTH], 2, "invalid symbol 'SP/Y'"),
         (["--symbols", "SPY", "--synthetic", "--start", "2024-1-2x"], 2, "malformed date '2024-1-2x'"),
-        (["--symbols", "SPY", "--synthetic", "--start", "2024-03-01", "--end", "2024-02-01"], 1, "is before --start"),
-        (["--symbols", "SPY", "--synthetic", "--start", "2024-12-25", "--end", "2024-12-25"], 1, "no trading session"),
-        (["--symbols", "SPY", "--start", "2020-01-02", "--end", "2020-01-10"], 1, "only for the last 30 days"),
+        (
+            ["--symbols", "SPY", "--synthetic", "--start", "2024-03-01", "--end", "2024-02-01"],
+            1,
+            "is before --start",
+        ),
+        (
+            ["--symbols", "SPY", "--synthetic", "--start", "2024-12-25", "--end", "2024-12-25"],
+            1,
+            "no trading session",
+        ),
+        (
+            ["--symbols", "SPY", "--start", "2020-01-02", "--end", "2020-01-10"],
+            1,
+            "only for the last 30 days",
+        ),
         (["--symbols", "SPY", "--data", "/no/such/file.csv"], 1, "/no/such/file.csv"),
     ],
 )
@@ -219,7 +245,9 @@ def test_unsorted_and_duplicate_timestamps_are_fixed_with_a_warning(tmp_path, ca
     folder = tmp_path / "data"
     folder.mkdir()
     _write_spy_csv(folder / "SPY.csv", lambda b: pd.concat([b.iloc[::-1], b.iloc[100:103]]))
-    code, out = run_cli(tmp_path, "--symbols", "SPY", "--data", str(folder), "--config", str(_short_atr(tmp_path)))
+    code, out = run_cli(
+        tmp_path, "--symbols", "SPY", "--data", str(folder), "--config", str(_short_atr(tmp_path))
+    )
     text = capsys.readouterr().out
     assert code == 0, text
     assert "warning:" in text and "duplicate" in text
@@ -289,7 +317,10 @@ def test_ctrl_c_leaves_no_visible_run_folder(tmp_path):
 
 def test_version_and_help_work_in_a_fresh_process():
     out = subprocess.run(
-        [sys.executable, str(ROOT / "run_backtest.py"), "--version"], capture_output=True, text=True, check=True
+        [sys.executable, str(ROOT / "run_backtest.py"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.startswith("orb ")
     helptext = subprocess.run(
