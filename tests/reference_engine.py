@@ -337,16 +337,36 @@ def _legs(config: Config, side: str, entry: float, r_ps: float, shares: int) -> 
     trade = config.trade
     d = DIRECTION[side]
     if not trade.partials:
-        return [{"kind": "target", "price": entry + d * trade.target_r * r_ps, "qty": shares, "done": False}]
+        return [
+            {
+                "kind": "target",
+                "price": entry + d * trade.target_r * r_ps,
+                "qty": shares,
+                "done": False,
+                "filled": False,
+            }
+        ]
     legs = []
     n1 = math.floor(shares * trade.t1_pct)
-    legs.append({"kind": "t1", "price": entry + d * trade.t1_r * r_ps, "qty": n1, "done": False})
+    legs.append(
+        {"kind": "t1", "price": entry + d * trade.t1_r * r_ps, "qty": n1, "done": False, "filled": False}
+    )
     n2 = 0
     if trade.t2_pct > 0:
         n2 = math.floor(shares * trade.t2_pct)
-        legs.append({"kind": "t2", "price": entry + d * trade.t2_r * r_ps, "qty": n2, "done": False})
+        legs.append(
+            {"kind": "t2", "price": entry + d * trade.t2_r * r_ps, "qty": n2, "done": False, "filled": False}
+        )
     runner = shares - n1 - n2
-    legs.append({"kind": "target", "price": entry + d * trade.runner_r * r_ps, "qty": runner, "done": False})
+    legs.append(
+        {
+            "kind": "target",
+            "price": entry + d * trade.runner_r * r_ps,
+            "qty": runner,
+            "done": False,
+            "filled": False,
+        }
+    )
     return legs
 
 
@@ -809,8 +829,8 @@ def _book_trade(ctx: dict, pos: dict, trades: list[dict], fills: list[dict]) -> 
     kind = last["kind"]
     exit_reason = "target" if kind in ("t1", "t2", "target") else kind
     legs = {leg["kind"]: leg for leg in pos["legs"]}
-    t1_filled = bool(legs.get("t1", {}).get("filled", False))
-    t2_filled = bool(legs.get("t2", {}).get("filled", False))
+    t1_filled = "t1" in legs and legs["t1"]["filled"]
+    t2_filled = "t2" in legs and legs["t2"]["filled"]
     session = ctx["sessions"][ctx["s"]]
     trade = {
         "trade_id": trade_id,
