@@ -1,0 +1,114 @@
+"""The data layer: bars of one symbol from Yahoo, synthetic generation or local files, with a Parquet cache.
+
+Every source returns the bar contract (orb.schema) covering `data.warmup_sessions` sessions before
+`start` through the session `end`, regular hours only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from loguru import logger
+
+from orb.config import Config
+from orb.data.bars import LoadedBars, bars_sha256
+from orb.data.cache import read_cached, write_cached
+from orb.data.files import load_file
+from orb.data.synthetic import generate_bars
+from orb.data.yahoo import Fetcher, check_yahoo_request, fetch_yahoo, load_yahoo
+from orb.errors import NoDataError, UsageError
+from orb.sessions import schedule, session_offset
+
+__all__ = ["LoadedBars", "SOURCES", "check_yahoo_request", "load_symbol", "validate_symbol"]
+
+SOURCES = ("yahoo", "synthetic", "file")
+_SYMBOL = re.compile(r"[A-Z0-9.^=-]{1,15}")
+
+
+def validate_symbol(symbol: str) -> str:
+    """The upper-cased symbol; UsageError unless it is 1-15 of A-Z 0-9 . ^ = -."""
+    upper = str(symbol).strip().upper()
+    if not _SYMBOL.fullmatch(upper):
+        raise UsageError(
+            f"invalid symbol {symbol!r}: use 1-15 characters among A-Z, 0-9, '.', '^', '=', '-' "
+            f"(e.g. SPY, BRK.B, ^GSPC)"
+        )
+    return upper
+
+
+def load_symbol(
+    symbol: str,
+    *,
+    config: Config,
+    start: date,
+    end: date,
+    source: str,
+    data_path: Path | None = None,
+    cache_dir: Path | None = None,
+    fetcher: Fetcher | None = None,
+) -> LoadedBars:
+    """Bars of `symbol` for the sessions start..end plus the configured warm-up sessions before start."""
+    symbol = validate_symbol(symbol)
+    if source not in SOURCES:
+        raise UsageError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
+    if start > end:
+        raise UsageError(f"start {start} is after end {end}; swap them")
+    calendar = config.session.calendar
+    sessions = schedule(start, end, calendar)
+    if sessions.empty:
+        raise UsageError(
+            f"no {calendar} trading session between {start} and {end}; pick dates that include one"
+        )
+    first = session_offset(start, config.data.warmup_sessions, calendar).date()
+    last = sessions.index[-1].date()
+    warnings: list[str] = []
+    if source == "file":
+        if data_path is None:
+            raise UsageError("the file source needs a path: pass --data PATH")
+        bars, path, warnings = load_file(
+            data_path, symbol, config=config, start=start, first=first, last=last
+        )
+        origin = f"file:{path}"
+        logger.info(f"{symbol}: {len(bars)} bars from {path}")
+    elif source == "synthetic":
+        bars, origin = _load_synthetic(symbol, config, first, last, cache_dir)
+    else:
+        today = pd.Timestamp.now(tz=config.session.timezone).date()
+        bars, origin, warnings = load_yahoo(
+            symbol,
+            config=config,
+            start=start,
+            first=first,
+            last=last,
+            cache_dir=cache_dir,
+            fetcher=fetcher or fetch_yahoo,
+            today=today,
+        )
+    if bars.empty:
+        raise NoDataError(
+            f"no data for {symbol} between {first} and {last} ({origin} has no regular-hours bars)"
+        )
+    for text in warnings:
+        logger.warning(text)
+    return LoadedBars(symbol, bars, origin, bars_sha256(bars), tuple(warnings))
+
+
+def _load_synthetic(
+    symbol: str, config: Config, first: date, last: date, cache_dir: Path | None
+) -> tuple[pd.DataFrame, str]:
+    """Generated bars (or the cached copy) of sessions first..last."""
+    interval, calendar, seed = config.data.interval, config.session.calendar, config.data.seed
+    folder = f"synthetic-seed{seed}"
+    if cache_dir is not None and (
+        hit := read_cached(cache_dir, folder, interval, symbol, first, last, calendar)
+    ):
+        logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
+        return hit[0], "cache"
+    bars = generate_bars(symbol, first, last, config.data.interval_minutes, seed, calendar)
+    logger.info(f"{symbol}: generated {len(bars)} synthetic {interval} bars (seed {seed})")
+    if cache_dir is not None and not bars.empty:
+        write_cached(cache_dir, folder, interval, symbol, bars, first, last)
+    return bars, "synthetic"

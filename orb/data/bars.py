@@ -1,0 +1,128 @@
+"""Helpers shared by every source: bring a frame to the bar contract, keep regular hours, hash bars."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from orb.schema import BAR_COLUMNS
+from orb.sessions import assign_sessions
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class LoadedBars:
+    """Bars of one symbol (warm-up sessions included) and where they came from."""
+
+    symbol: str
+    bars: pd.DataFrame  # bar contract
+    source: str  # "yahoo" | "cache" | "synthetic" | "file:<path>"
+    sha256: str  # bars_sha256(bars)
+    warnings: tuple[str, ...]
+
+
+def empty_bars() -> pd.DataFrame:
+    """A bar-contract frame with no rows."""
+    index = pd.DatetimeIndex([], dtype="datetime64[ns, UTC]", name="timestamp")
+    data = {c: np.array([], dtype="float64") for c in PRICE_COLUMNS}
+    return pd.DataFrame(data | {"volume": np.array([], dtype="int64")}, index=index)
+
+
+def make_bars(index: pd.DatetimeIndex, open_, high, low, close, volume) -> pd.DataFrame:
+    """A bar-contract frame from arrays (index already UTC, sorted and unique)."""
+    idx = pd.DatetimeIndex(index).as_unit("ns").rename("timestamp")
+    return pd.DataFrame(
+        {
+            "open": np.asarray(open_, dtype="float64"),
+            "high": np.asarray(high, dtype="float64"),
+            "low": np.asarray(low, dtype="float64"),
+            "close": np.asarray(close, dtype="float64"),
+            "volume": np.asarray(volume, dtype="int64"),
+        },
+        index=idx,
+    )
+
+
+def bars_sha256(bars: pd.DataFrame) -> str:
+    """SHA-256 of the index (int64 ns) and the OHLCV arrays, independent of any file format."""
+    digest = hashlib.sha256()
+    digest.update(
+        np.ascontiguousarray(pd.DatetimeIndex(bars.index).as_unit("ns").asi8, dtype="<i8").tobytes()
+    )
+    for column in PRICE_COLUMNS:
+        digest.update(np.ascontiguousarray(bars[column].to_numpy(), dtype="<f8").tobytes())
+    digest.update(np.ascontiguousarray(bars["volume"].to_numpy(), dtype="<i8").tobytes())
+    return digest.hexdigest()
+
+
+def tidy_index(frame: pd.DataFrame, symbol: str) -> tuple[pd.DataFrame, list[str]]:
+    """Sort by time and drop duplicate timestamps (keeping the last), with one warning for each fix."""
+    warnings: list[str] = []
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+        warnings.append(f"{symbol}: rows were not in time order; sorted them")
+    duplicated = frame.index.duplicated(keep="last")
+    if duplicated.any():
+        frame = frame[~duplicated]
+        warnings.append(f"{symbol}: {int(duplicated.sum())} duplicate timestamps dropped (kept the last)")
+    return frame, warnings
+
+
+def regular_hours(bars: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
+    """The bars that start inside the regular hours [open, close) of a session of `sched`."""
+    if bars.empty:
+        return bars
+    positions = assign_sessions(pd.DatetimeIndex(bars.index), sched)
+    return bars[positions >= 0]
+
+
+def ohlc_violation_warning(bars: pd.DataFrame, symbol: str) -> str | None:
+    """A warning counting bars that break low <= min(open, close) <= max(open, close) <= high."""
+    o, h, lo, c = (bars[col].to_numpy() for col in PRICE_COLUMNS)
+    bad = (lo > np.minimum(o, c)) | (np.maximum(o, c) > h)
+    if not bad.any():
+        return None
+    first = bars.index[np.argmax(bad)]
+    return (
+        f"{symbol}: {int(bad.sum())} bars violate low <= min(open, close) <= max(open, close) <= high "
+        f"(first at {first:%Y-%m-%d %H:%M} UTC); kept as they are"
+    )
+
+
+def spacing_minutes(bars: pd.DataFrame, sched: pd.DataFrame) -> int | None:
+    """The most common gap in minutes between consecutive bars of one session (None with too few bars)."""
+    if len(bars) < 2:
+        return None
+    positions = assign_sessions(pd.DatetimeIndex(bars.index), sched)
+    ns = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
+    same = (positions[1:] == positions[:-1]) & (positions[1:] >= 0)
+    gaps = np.diff(ns)[same] // 60_000_000_000
+    gaps = gaps[gaps > 0]
+    if gaps.size == 0:
+        return None
+    values, counts = np.unique(gaps, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def resample_bars(bars: pd.DataFrame, minutes: int, sched: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate regular-hours bars into `minutes` bars anchored at each session's open."""
+    index = pd.DatetimeIndex(bars.index).as_unit("ns")
+    positions = assign_sessions(index, sched)
+    opens = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
+    step = minutes * 60_000_000_000
+    starts = opens[positions] + (index.asi8 - opens[positions]) // step * step
+    grouped = bars.groupby(starts, sort=True)
+    out = pd.DataFrame(
+        {
+            "open": grouped["open"].first(),
+            "high": grouped["high"].max(),
+            "low": grouped["low"].min(),
+            "close": grouped["close"].last(),
+            "volume": grouped["volume"].sum(),
+        }
+    )
+    return make_bars(pd.to_datetime(out.index.to_numpy(), utc=True), *(out[c] for c in BAR_COLUMNS))

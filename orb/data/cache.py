@@ -1,0 +1,117 @@
+"""Parquet bar cache: `cache_dir/<source>/<interval>/SYMBOL_START_END.parquet`.
+
+A file named START..END holds the regular-hours bars of the sessions START..END (session dates).
+A request inside a cached range is served from the narrowest covering file. A file that cannot be
+read, has the wrong columns or dtypes, or holds bars outside its name's range is logged at WARNING
+and ignored, so the caller fetches again. Writes are atomic (temp file + os.replace).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from orb.schema import BAR_COLUMNS
+from orb.sessions import schedule
+
+BAR_DTYPES = {"open": "float64", "high": "float64", "low": "float64", "close": "float64", "volume": "int64"}
+
+
+def cache_path(cache_dir: Path, source: str, interval: str, symbol: str, start: date, end: date) -> Path:
+    """Where bars of `symbol` for sessions start..end are stored."""
+    return Path(cache_dir) / source / interval / f"{symbol}_{start.isoformat()}_{end.isoformat()}.parquet"
+
+
+def _covering(folder: Path, symbol: str, start: date, end: date) -> list[tuple[date, date, Path]]:
+    """Cache files of `symbol` whose range holds start..end, narrowest first."""
+    found = []
+    for path in folder.glob(f"{symbol}_*.parquet"):
+        parts = path.stem.rsplit("_", 2)
+        if len(parts) != 3 or parts[0] != symbol:
+            continue
+        try:
+            first_day, last_day = date.fromisoformat(parts[1]), date.fromisoformat(parts[2])
+        except ValueError:
+            logger.warning(f"cache file {path} has no START_END dates in its name; ignoring it")
+            continue
+        if first_day <= start and end <= last_day:
+            found.append((first_day, last_day, path))
+    return sorted(found, key=lambda item: ((item[1] - item[0]).days, item[2].name))
+
+
+def _problem(bars: pd.DataFrame, first: date, last: date, calendar: str) -> str | None:
+    """Why a cached frame cannot be trusted for sessions first..last (None when it can)."""
+    if list(bars.columns) != list(BAR_COLUMNS):
+        return f"columns {list(bars.columns)} instead of {list(BAR_COLUMNS)}"
+    wrong = [c for c, dtype in BAR_DTYPES.items() if str(bars[c].dtype) != dtype]
+    if wrong:
+        return f"wrong dtypes for {', '.join(wrong)}"
+    index = bars.index
+    if not isinstance(index, pd.DatetimeIndex) or str(index.tz) != "UTC":
+        return "an index that is not a UTC DatetimeIndex"
+    if bars.empty:
+        return "no bars"
+    if not index.is_monotonic_increasing or not index.is_unique:
+        return "unsorted or duplicate timestamps"
+    if np.isnan(bars[["open", "high", "low", "close"]].to_numpy()).any():
+        return "NaN prices"
+    sched = schedule(first, last, calendar)
+    if sched.empty or index[0] < sched["open"].iloc[0] or index[-1] >= sched["close"].iloc[-1]:
+        return f"bars from {index[0]} to {index[-1]}, outside its name's range"
+    return None
+
+
+def read_cached(
+    cache_dir: Path, source: str, interval: str, symbol: str, start: date, end: date, calendar: str
+) -> tuple[pd.DataFrame, Path] | None:
+    """Bars of sessions start..end from the narrowest valid covering file, or None."""
+    folder = Path(cache_dir) / source / interval
+    if not folder.is_dir():
+        return None
+    for first, last, path in _covering(folder, symbol, start, end):
+        try:
+            bars = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for damaged files
+            logger.warning(
+                f"cache file {path} is unreadable ({type(exc).__name__}); ignoring it and fetching again"
+            )
+            continue
+        problem = _problem(bars, first, last, calendar)
+        if problem:
+            logger.warning(f"cache file {path} holds {problem}; ignoring it and fetching again")
+            continue
+        sched = schedule(start, end, calendar)
+        inside = (bars.index >= sched["open"].iloc[0]) & (bars.index < sched["close"].iloc[-1])
+        bars = bars[inside]
+        return bars.set_axis(bars.index.as_unit("ns").rename("timestamp"), axis=0), path
+    return None
+
+
+def write_cached(
+    cache_dir: Path, source: str, interval: str, symbol: str, bars: pd.DataFrame, start: date, end: date
+) -> Path | None:
+    """Store bars of sessions start..end atomically; a failure is logged and returns None."""
+    path = cache_path(cache_dir, source, interval, symbol, start, end)
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
+        ) as tmp:
+            tmp_name = tmp.name
+        bars.to_parquet(tmp_name)
+        os.replace(tmp_name, path)
+    except OSError as exc:
+        logger.warning(f"could not write cache file {path} ({exc}); continuing without caching {symbol}")
+        return None
+    finally:
+        if tmp_name is not None and os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    logger.debug(f"{symbol}: cached {len(bars)} bars in {path}")
+    return path

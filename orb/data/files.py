@@ -1,0 +1,217 @@
+"""Local bars from CSV or Parquet: one file (one symbol) or a folder of SYMBOL.csv / SYMBOL.parquet.
+
+Columns are matched case-insensitively (time column: timestamp, datetime, date, time, or separate date
+and time columns; then open, high, low, close, volume; other columns are ignored). Headerless
+`;`-separated NinjaTrader exports (`YYYYMMDD HHMMSS;open;high;low;close;volume`) are detected. Naive
+timestamps are in `data.file_timezone`; `data.file_bar_label: end` shifts bar-end stamps back one
+bar. Bars finer than `data.interval` are aggregated to it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from orb.config import Config
+from orb.data.bars import (
+    PRICE_COLUMNS,
+    make_bars,
+    ohlc_violation_warning,
+    regular_hours,
+    resample_bars,
+    spacing_minutes,
+    tidy_index,
+)
+from orb.errors import DataError, NoDataError
+from orb.sessions import assign_sessions, schedule
+
+SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+TIME_NAMES = ("timestamp", "datetime", "date_time", "time", "date")
+NINJATRADER = re.compile(r"^\d{8} \d{6};")
+FIX = "pass a CSV or Parquet file of bars, or a folder with SYMBOL.csv / SYMBOL.parquet files"
+
+
+def resolve_path(data_path: Path, symbol: str) -> Path:
+    """The file holding `symbol`: `data_path` itself, or SYMBOL.csv / SYMBOL.parquet in that folder."""
+    path = Path(data_path)
+    if not path.exists():
+        raise DataError(f"--data {path} does not exist; {FIX}")
+    if path.is_file():
+        if path.suffix.lower() not in SUFFIXES:
+            raise DataError(f"--data {path} is neither .csv nor .parquet; {FIX}")
+        return path
+    matches = sorted(p for p in path.iterdir() if p.stem.upper() == symbol and p.suffix.lower() in SUFFIXES)
+    if not matches:
+        raise DataError(f"folder {path} has no file for {symbol}; add {symbol}.csv or {symbol}.parquet there")
+    if len(matches) > 1:
+        names = ", ".join(p.name for p in matches)
+        raise DataError(f"folder {path} has several files for {symbol} ({names}); keep only one")
+    return matches[0]
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    """The file as a frame with lower-case column names (NinjaTrader files get named columns)."""
+    try:
+        if SUFFIXES[path.suffix.lower()] == "parquet":
+            frame = pd.read_parquet(path)
+            if isinstance(frame.index, pd.DatetimeIndex):
+                frame = frame.reset_index()
+        else:
+            with path.open(encoding="utf-8-sig") as handle:
+                first_line = handle.readline()
+            if NINJATRADER.match(first_line):
+                frame = pd.read_csv(
+                    path, sep=";", header=None, names=["timestamp", *PRICE_COLUMNS, "volume"], dtype={0: str}
+                )
+                frame["timestamp"] = pd.to_datetime(
+                    frame["timestamp"], format="%Y%m%d %H%M%S", errors="coerce"
+                )
+            else:
+                sep = max((",", ";", "\t"), key=first_line.count)
+                frame = pd.read_csv(path, sep=sep)
+    except DataError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"--data file {path} cannot be read ({exc}); check that it exists and is readable"
+        ) from None
+    except Exception as exc:  # parser errors of pandas / pyarrow
+        raise DataError(
+            f"--data file {path} is not a readable {path.suffix} file ({type(exc).__name__}); {FIX}"
+        ) from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    return frame
+
+
+def _timestamps(frame: pd.DataFrame, path: Path) -> tuple[pd.Series, str]:
+    """The parsed time column (naive or tz-aware) and its name."""
+    columns = set(frame.columns)
+    if {"date", "time"} <= columns and not any(n in columns for n in TIME_NAMES[:3]):
+        raw, name = frame["date"].astype(str) + " " + frame["time"].astype(str), "date + time"
+    else:
+        name = next((n for n in TIME_NAMES if n in columns), None)
+        if name is None:
+            raise DataError(
+                f"--data file {path} has no time column (columns: {', '.join(frame.columns)}); "
+                f"name it timestamp, datetime or date"
+            )
+        raw = frame[name]
+    if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw):
+        return raw, name
+    try:
+        parsed = pd.to_datetime(raw, errors="coerce")
+    except (ValueError, TypeError):  # mixed UTC offsets (e.g. across a DST change)
+        parsed = pd.to_datetime(raw, errors="coerce", utc=True)
+    bad = parsed.isna() & raw.notna()
+    if bad.any():
+        raise DataError(
+            f"--data file {path}: {int(bad.sum())} values of column {name!r} are not timestamps "
+            f"(first: {raw[bad].iloc[0]!r}); use e.g. 2024-01-02 09:30:00"
+        )
+    return parsed, name
+
+
+def _to_utc(stamps: pd.Series, timezone: str) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(stamps)
+    if index.tz is None:
+        index = index.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    return index.tz_convert("UTC").as_unit("ns")
+
+
+def load_file(
+    data_path: Path, symbol: str, *, config: Config, start: date, first: date, last: date
+) -> tuple[pd.DataFrame, Path, list[str]]:
+    """(bars, file, warnings): the regular-hours bars of sessions first..last from the symbol's file."""
+    path = resolve_path(data_path, symbol)
+    frame = _read_raw(path)
+    missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"--data file {path} lacks the column(s) {', '.join(missing)} "
+            f"(has: {', '.join(frame.columns)}); rename them to open, high, low, close, volume"
+        )
+    if "symbol" in frame.columns and frame["symbol"].nunique() > 1:
+        frame = frame[frame["symbol"].astype(str).str.upper() == symbol]
+        if frame.empty:
+            raise DataError(
+                f"--data file {path} holds several symbols but none is {symbol}; check the symbol"
+            )
+    stamps, _ = _timestamps(frame, path)
+    index = _to_utc(stamps, config.data.file_timezone)
+    known = ~index.isna()
+    prices = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64") for c in PRICE_COLUMNS}
+    volume = pd.to_numeric(frame["volume"], errors="coerce").to_numpy(dtype="float64")
+    table = pd.DataFrame(prices | {"volume": volume}, index=index).loc[known]
+    table.index.name = "timestamp"
+    warnings: list[str] = []
+    table, fixes = tidy_index(table, symbol)
+    warnings += fixes
+    sched = schedule(first, last, config.session.calendar)
+    native = spacing_minutes(regular_hours(table, sched), sched)
+    if config.data.file_bar_label == "end":
+        table = table.set_axis(
+            table.index - pd.Timedelta(minutes=native or config.data.interval_minutes), axis=0
+        )
+    table = regular_hours(table, sched)
+    if table.empty:
+        covered = (
+            f"{index[known].min():%Y-%m-%d} to {index[known].max():%Y-%m-%d}" if known.any() else "no dates"
+        )
+        raise NoDataError(
+            f"no data for {symbol} between {first} and {last} in {path} (it covers {covered}, UTC, "
+            f"with no regular-hours bars in that range); pick dates inside the file"
+        )
+    _check_values(table, path)
+    bars = make_bars(
+        table.index, *(table[c] for c in PRICE_COLUMNS), np.rint(table["volume"]).astype("int64")
+    )
+    bars, notes = _match_interval(bars, native, config, sched, path, symbol)
+    warnings += notes
+    violations = ohlc_violation_warning(bars, symbol)
+    if violations:
+        warnings.append(violations)
+    warnings += _warmup_note(bars, symbol, path, config, start, sched)
+    return bars, path, warnings
+
+
+def _check_values(table: pd.DataFrame, path: Path) -> None:
+    """NaN or non-numeric prices or volume in the bars used are an error naming count and first time."""
+    bad = table[[*PRICE_COLUMNS, "volume"]].isna().any(axis=1).to_numpy()
+    if bad.any():
+        first = table.index[np.argmax(bad)]
+        raise DataError(
+            f"--data file {path}: {int(bad.sum())} bars have missing or non-numeric values "
+            f"(first at {first:%Y-%m-%d %H:%M} UTC); fill or remove those rows"
+        )
+
+
+def _match_interval(bars, native, config, sched, path, symbol) -> tuple[pd.DataFrame, list[str]]:
+    """Aggregate finer bars to the configured interval; coarser bars are an error."""
+    want = config.data.interval_minutes
+    if native is None or native == want:
+        return bars, []
+    if native > want or want % native:
+        raise DataError(
+            f"--data file {path} holds {native}-minute bars, which cannot make {config.data.interval} bars; "
+            f"use --interval {native}m"
+        )
+    return resample_bars(bars, want, sched), [
+        f"{symbol}: {native}-minute file bars aggregated to {config.data.interval}"
+    ]
+
+
+def _warmup_note(bars, symbol, path, config, start, sched) -> list[str]:
+    """A warning when the file holds fewer warm-up sessions than configured."""
+    wanted = config.data.warmup_sessions
+    positions = np.unique(assign_sessions(pd.DatetimeIndex(bars.index), sched))
+    present = int((sched.index[positions[positions >= 0]] < pd.Timestamp(start)).sum())
+    if present >= wanted:
+        return []
+    return [
+        f"{symbol}: {path.name} holds {present} of the {wanted} warm-up sessions before {start}; "
+        f"sessions lacking warm-up are skipped (reason warmup)"
+    ]
