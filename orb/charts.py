@@ -56,12 +56,27 @@ TEMPLATE.layout.update(
         "size": 13,
         "color": INK,
     },
-    title={"font": {"size": 16}, "x": 0.01, "xanchor": "left"},
+    title={
+        "font": {"size": 16},
+        "x": 0.01,
+        "xanchor": "left",
+        "y": 0.985,
+        "yref": "container",
+        "yanchor": "top",
+    },
     colorway=list(SERIES),
     hoverlabel={"font": {"size": 12}},
-    legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
-    margin={"l": 60, "r": 20, "t": 70, "b": 40},
+    legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+    margin={"l": 60, "r": 20, "t": 84, "b": 40},
 )
+# Bar labels stay horizontal and are never cut off at the plot edge.
+TEMPLATE.data.bar = [go.Bar(cliponaxis=False, textangle=0)]
+
+
+def _alpha(color: str, alpha: float) -> str:
+    """'#rrggbb' -> 'rgba(r, g, b, alpha)'."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
 
 
 def to_local(times: pd.Series | pd.Index, tz: str = TZ) -> pd.Series | pd.Index:
@@ -150,6 +165,7 @@ def equity_figure(
                 showlegend=False,
                 mode="lines",
                 fill="tozeroy",
+                fillcolor=_alpha(color, 0.12),
                 line={"color": color, "width": 1, "shape": "hv"},
                 hovertemplate=f"{label} drawdown<br>%{{x|%Y-%m-%d %H:%M}}<br>{dd_fmt}<extra></extra>",
             ),
@@ -160,8 +176,8 @@ def equity_figure(
         fig.add_hline(y=0, line={"color": NEUTRAL, "width": 1, "dash": "dot"}, row=1, col=1)
     fig.update_yaxes(title_text="Equity ($)" if unit == "usd" else "Cumulative R", row=1, col=1)
     fig.update_yaxes(title_text="Drawdown (%)" if unit == "usd" else "Drawdown (R)", row=2, col=1)
-    # Hide nights and weekends so the curve is continuous across sessions.
-    fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}, {"bounds": [16, 9.5], "pattern": "hour"}])
+    # Hide nights and weekends so the curve is continuous across sessions (16:00 close points stay visible).
+    fig.update_xaxes(rangebreaks=[{"bounds": ["sat", "mon"]}, {"bounds": [16.01, 9.5], "pattern": "hour"}])
     fig.update_layout(hovermode="closest")
     return _finish(fig, title, 460)
 
@@ -240,7 +256,8 @@ def exit_reason_figure(trades: pd.DataFrame) -> go.Figure:
             name="Total R",
             marker_color=colors,
             text=[_r_text(v) for v in stats["total_r"]],
-            textposition="auto",
+            textposition="outside",
+            cliponaxis=False,
             customdata=custom,
             hovertemplate=hover,
         ),
@@ -248,6 +265,10 @@ def exit_reason_figure(trades: pd.DataFrame) -> go.Figure:
         col=2,
     )
     fig.update_yaxes(autorange="reversed")
+    low, high = min(0.0, stats["total_r"].min()), max(0.0, stats["total_r"].max())
+    pad = 0.35 * ((high - low) or 1.0)  # room for the labels outside the bars
+    fig.update_xaxes(range=[low - (pad if low < 0 else 0), high + (pad if high > 0 else 0)], row=1, col=2)
+    fig.update_xaxes(range=[0, stats["trades"].max() * 1.3], row=1, col=1)
     fig.update_layout(showlegend=False)
     return _finish(fig, title, 320)
 
@@ -323,7 +344,7 @@ def monthly_heatmap_figure(trades: pd.DataFrame) -> go.Figure:
         )
     )
     fig.update_yaxes(type="category", autorange="reversed")
-    return _finish(fig, title, 140 + 48 * len(total.index))
+    return _finish(fig, title, max(220, 130 + 56 * len(total.index)))
 
 
 def long_short_figure(trades: pd.DataFrame) -> go.Figure:
@@ -351,6 +372,7 @@ def long_short_figure(trades: pd.DataFrame) -> go.Figure:
                 marker_color=colors,
                 text=text,
                 textposition="auto",
+                textangle=0,
                 customdata=custom,
                 hovertemplate=(
                     "%{x}<br>%{customdata[0]} trades<br>win rate %{customdata[1]:.0%}"
@@ -456,7 +478,10 @@ def factor_attribution_figure(trades: pd.DataFrame) -> go.Figure:
                 name="By score",
                 showlegend=False,
                 marker_color=ACCENT,
-                text=[fmt.format(v) for v in by_score[col_name]],
+                text=[
+                    f"{fmt.format(v)}<br>n={n}"
+                    for v, n in zip(by_score[col_name], by_score["trades"], strict=True)
+                ],
                 textposition="auto",
                 customdata=custom,
                 hovertemplate=score_hover,
@@ -465,10 +490,10 @@ def factor_attribution_figure(trades: pd.DataFrame) -> go.Figure:
             col=2,
         )
     fig.update_xaxes(type="category")
-    fig.update_xaxes(title_text="Score (trades: hover)", row=2, col=2)
+    fig.update_xaxes(title_text="Confluence score", row=2, col=2)
     fig.update_yaxes(tickformat=".0%", range=[0, 1], row=2)
-    fig.update_layout(barmode="group")
-    return _finish(fig, title, 520)
+    fig.update_layout(barmode="group", legend={"y": 1.08})
+    return _finish(fig, title, 540)
 
 
 # -------------------------------------------------------------------------------------- session replay
@@ -601,8 +626,12 @@ def session_replay_figure(
     fig.update_xaxes(tickformat="%H:%M", rangeslider_visible=False)
     fig.update_yaxes(title_text="Price", row=1, col=1)
     fig.update_yaxes(title_text="Vol", row=2, col=1)
-    fig.update_layout(hovermode="closest")
-    return _finish(fig, title, 620)
+    fig.update_layout(
+        hovermode="closest",
+        legend={"yanchor": "top", "y": -0.06, "xanchor": "left", "x": 0},
+        margin={"b": 70},
+    )
+    return _finish(fig, title, 640)
 
 
 def _draw_trade(
@@ -790,6 +819,7 @@ METRIC_LABELS = {
 _COUNT_KEYS = {
     "total_trades", "winning_trades", "losing_trades", "max_consecutive_wins", "max_consecutive_losses",
     "long_trades", "short_trades", "sessions", "sessions_traded", "sessions_skipped",
+    "max_drawdown_duration_days",
 }  # fmt: skip
 _RATE_KEYS = {"win_rate", "long_win_rate", "short_win_rate"}
 _MONEY_KEYS = {"net_pnl", "final_equity"}
@@ -809,7 +839,7 @@ def format_metric(key: str, value: Any) -> str:
         return f"${value:,.2f}"
     if key.endswith("_pct"):
         return f"{value:.2f}%"
-    if key.endswith("_r") or key == "total_r":
+    if key.endswith("_r") or key == "avg_r_per_trade":
         return f"{value:+.2f}R"
     return f"{value:,.2f}"
 
