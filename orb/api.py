@@ -8,6 +8,7 @@ symbol 404, damaged run 409, missing or wrong API key 401.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import date
 from pathlib import Path
@@ -18,7 +19,15 @@ from fastapi import Path as PathParam
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from orb import __version__, results
 from orb.results import (
@@ -41,6 +50,15 @@ IsoTime = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
 ]
 
+
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD strings are dates here (not "0", a Unix time, nor 20240102)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected a date YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 # ---------------------------------------------------------------------------------------------- models
 
@@ -442,8 +460,12 @@ def create_app(
             str | None,
             Query(pattern=r"^[a-z_]{1,32}$", description="Only this exit reason.", examples=["target"]),
         ] = None,
-        start: Annotated[date | None, Query(description="First session_date (inclusive).")] = None,
-        end: Annotated[date | None, Query(description="Last session_date (inclusive).")] = None,
+        start: Annotated[
+            IsoDate | None, Query(description="First session_date (inclusive), YYYY-MM-DD.")
+        ] = None,
+        end: Annotated[
+            IsoDate | None, Query(description="Last session_date (inclusive), YYYY-MM-DD.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=5000, description="Page size.")] = 500,
         offset: Annotated[int, Query(ge=0, le=2**31, description="Trades to skip.")] = 0,
     ) -> TradesPage:
