@@ -143,7 +143,7 @@ class EventLoopBacktest:
         # Opening-range length per session (strategy.md 2, adaptive from prior sessions only).
         or_minutes = np.full(n_ses, cfg.orb.base_minutes, dtype=np.int64)
         adaptive_missing = np.zeros(n_ses, dtype=bool)
-        if cfg.orb.adaptive:
+        if cfg.orb.adaptive and cfg.entry.mode is not EntryMode.OR_CANDLE:  # 9.18: or_candle uses base
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratio = wilder_prior(tr, 5) / wilder_prior(tr, 20)
             adaptive_missing = np.isnan(ratio)
@@ -160,14 +160,14 @@ class EventLoopBacktest:
         else:
             or_high = or_low = np.zeros(0)
 
-        # Flatten time (strategy.md 5.5): the last usable bar ends at min(close, flatten_time).
+        # Flatten time (strategy.md 5.5): the bar stamped flatten_time (or the last one before it) is
+        # the session's last bar.
         ends = stops.copy()
         if cfg.trade.flatten_time is not None:
             local_open = sched["open"].dt.tz_convert(cfg.session.timezone)
             open_min = (local_open.dt.hour * 60 + local_open.dt.minute).to_numpy()
             flat_off = hhmm_minutes(cfg.trade.flatten_time) - open_min  # minutes after the open
-            interval = cfg.data.interval_minutes
-            ends = starts + np.bincount(ses[offset + interval <= flat_off[ses]], minlength=n_ses)
+            ends = starts + np.bincount(ses[offset <= flat_off[ses]], minlength=n_ses)
             ends = np.minimum(np.maximum(ends, starts), stops)
 
         # Skip reasons, in the order they become known (strategy.md 1, 2).
@@ -186,10 +186,10 @@ class EventLoopBacktest:
             reason = ""
             if (need_atr and np.isnan(atr[s])) or adaptive_missing[s]:
                 reason = "warmup"
+            elif invalid[s]:  # with validation, an empty window is `missing_bar`
+                reason = invalid[s]
             elif not has_or[s]:
                 reason = "no_or_bars"
-            elif invalid[s]:
-                reason = invalid[s]
             elif width[s] == 0:
                 reason = "zero_width"
             elif cfg.orb.min_width_atr is not None and width_atr[s] < cfg.orb.min_width_atr:
@@ -261,7 +261,7 @@ class EventLoopBacktest:
             expected = or_minutes[s] // interval
             offs = offset[a:b]
             if b == a:
-                out.append("")  # reported as no_or_bars
+                out.append("missing_bar")  # an empty window lacks every expected bar
             elif dirty[s]:
                 out.append("duplicate_timestamp")
             elif b - a != expected or not np.array_equal(offs, np.arange(expected) * interval):
@@ -364,14 +364,9 @@ class _Loop:
 
     def _confluence(self, s: int, e: int, side: int) -> tuple[bool, float, dict[str, int]]:
         conf = self.cfg.confluence
-        flags = self._flags(s, e, side)
-        score = float(
-            sum(
-                getattr(conf, name).weight * flags[name]
-                for name in FACTOR_NAMES
-                if getattr(conf, name).enabled
-            )
-        )
+        factors = {name: getattr(conf, name) for name in FACTOR_NAMES}
+        flags = {name: flag if factors[name].enabled else 0 for name, flag in self._flags(s, e, side).items()}
+        score = float(sum(factors[name].weight * flag for name, flag in flags.items()))
         if not conf.enabled:
             return True, score, flags
         required = conf.weak_trend_required if self.S.adx_weak[s] else conf.required
@@ -497,7 +492,7 @@ class _Loop:
                 self._event(s, i, side, "confluence", f"score {score:g} below required")
                 i += 1
                 continue
-            exit_bar = self._enter(s, i + 1, side, o[i + 1], score, flags)
+            exit_bar = self._enter(s, i + 1, side, o[i + 1], score, flags, signal_bar=i)
             i = i + 1 if exit_bar is None else exit_bar + 1
 
     def _session_or_candle(self, s: int) -> None:
@@ -518,8 +513,19 @@ class _Loop:
         self._enter(s, b, side, self.o[b], score, flags)
 
     # -- a trade --
-    def _enter(self, s: int, i: int, side: int, raw_price: float, score: float, flags: dict) -> int | None:
-        """Size and open a position on bar i, manage it to its exit; return the exit bar (None: no trade)."""
+    def _enter(
+        self,
+        s: int,
+        i: int,
+        side: int,
+        raw_price: float,
+        score: float,
+        flags: dict,
+        signal_bar: int | None = None,
+    ) -> int | None:
+        """Size and open a position on bar i, manage it to its exit; return the exit bar (None: no trade).
+
+        A blocked entry is recorded on the opportunity's bar: `signal_bar` in close mode, else i."""
         cfg = self.cfg
         S = self.S
         entry = raw_price + side * self.slip  # 9.1: entry_fill includes slippage
@@ -541,7 +547,8 @@ class _Loop:
             eq = self.equity
             shares = math.floor(min(eq * cfg.risk.risk_per_trade / r_ps, cfg.risk.max_leverage * eq / entry))
         if r_ps <= 0 or shares < 1:
-            self._event(s, i, side, "invalid_risk", f"risk per share {r_ps:.4f}, shares {shares}")
+            at = i if signal_bar is None else signal_bar
+            self._event(s, at, side, "invalid_risk", f"risk per share {r_ps:.4f}, shares {shares}")
             return None
 
         t = cfg.trade
