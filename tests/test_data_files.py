@@ -310,6 +310,14 @@ def test_bad_timestamps_are_an_error(tmp_path):
         load(path)
 
 
+def test_bad_ninjatrader_timestamp_is_an_error(tmp_path):
+    path = _write(tmp_path, "20110103 143100;1;2;0.5;1.5;10\n20110x03 143200;1;2;0.5;1.5;10\n")
+    with pytest.raises(
+        DataError, match=r"1 values of column 'timestamp' are not timestamps \(first: '20110x03 143200'\)"
+    ):
+        load(path, **NINJA)
+
+
 def test_missing_path_is_an_error(tmp_path):
     with pytest.raises(DataError, match=r"nothing\.csv does not exist"):
         load(tmp_path / "nothing.csv")

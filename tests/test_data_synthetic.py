@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from orb.config import load_config
-from orb.data import load_symbol
+from orb.data import load_symbol, validate_symbol
 from orb.data.bars import bars_sha256
 from orb.data.synthetic import generate_bars, symbol_profile
+from orb.errors import UsageError
 from orb.sessions import schedule
 
 NY = "America/New_York"
@@ -246,3 +247,31 @@ def test_one_year_of_minute_bars_generates_in_well_under_a_second():
     bars = generate_bars("MSFT", *YEAR, 1, 42)
     elapsed = time.perf_counter() - began
     assert len(bars) == 97_740 and elapsed < 1.0
+
+
+# --- load_symbol argument checks (no data needed) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("spy", "SPY"), (" brk.b ", "BRK.B"), ("^gspc", "^GSPC"), ("ES=F", "ES=F"), ("BF-B", "BF-B")],
+)
+def test_valid_symbols_are_upper_cased(given, expected):
+    assert validate_symbol(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "SP Y", "SPY;rm", "../etc", "SPY_1", "A" * 16])
+def test_invalid_symbols_are_usage_errors_naming_the_symbol(bad):
+    with pytest.raises(UsageError) as err:
+        validate_symbol(bad)
+    assert repr(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_source_and_empty_ranges_are_usage_errors():
+    config = load_config()
+    with pytest.raises(UsageError, match="unknown data source 'csv'"):
+        load_symbol("SPY", config=config, start=date(2024, 1, 2), end=date(2024, 1, 3), source="csv")
+    with pytest.raises(UsageError, match="after"):
+        load_symbol("SPY", config=config, start=date(2024, 1, 3), end=date(2024, 1, 2), source="synthetic")
+    with pytest.raises(UsageError, match="no XNYS trading session between 2024-01-06 and 2024-01-07"):
+        load_symbol("SPY", config=config, start=date(2024, 1, 6), end=date(2024, 1, 7), source="synthetic")

@@ -50,7 +50,10 @@ def load_symbol(
     cache_dir: Path | None = None,
     fetcher: Fetcher | None = None,
 ) -> LoadedBars:
-    """Bars of `symbol` for the sessions start..end plus the configured warm-up sessions before start."""
+    """Bars of `symbol` for the sessions start..end plus the configured warm-up sessions before start.
+
+    Problems that were fixed or tolerated are returned in `warnings` (not logged here).
+    """
     symbol = validate_symbol(symbol)
     if source not in SOURCES:
         raise UsageError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
@@ -72,7 +75,6 @@ def load_symbol(
             data_path, symbol, config=config, start=start, first=first, last=last
         )
         origin = f"file:{path}"
-        logger.info(f"{symbol}: {len(bars)} bars from {path}")
     elif source == "synthetic":
         bars, origin = _load_synthetic(symbol, config, first, last, cache_dir)
     else:
@@ -91,8 +93,6 @@ def load_symbol(
         raise NoDataError(
             f"no data for {symbol} between {first} and {last} ({origin} has no regular-hours bars)"
         )
-    for text in warnings:
-        logger.warning(text)
     return LoadedBars(symbol, bars, origin, bars_sha256(bars), tuple(warnings))
 
 

@@ -53,8 +53,12 @@ def resolve_path(data_path: Path, symbol: str) -> Path:
     return matches[0]
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
-    """The file as a frame with lower-case column names (NinjaTrader files get named columns)."""
+def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
+    """The file as a frame with lower-case column names, and the time format when it is known.
+
+    Headerless NinjaTrader exports get the columns timestamp, open, high, low, close, volume.
+    """
+    time_format = None
     try:
         if SUFFIXES[path.suffix.lower()] == "parquet":
             frame = pd.read_parquet(path)
@@ -64,17 +68,12 @@ def _read_raw(path: Path) -> pd.DataFrame:
             with path.open(encoding="utf-8-sig") as handle:
                 first_line = handle.readline()
             if NINJATRADER.match(first_line):
-                frame = pd.read_csv(
-                    path, sep=";", header=None, names=["timestamp", *PRICE_COLUMNS, "volume"], dtype={0: str}
-                )
-                frame["timestamp"] = pd.to_datetime(
-                    frame["timestamp"], format="%Y%m%d %H%M%S", errors="coerce"
-                )
+                names = ["timestamp", *PRICE_COLUMNS, "volume"]
+                frame = pd.read_csv(path, sep=";", header=None, names=names, dtype={"timestamp": str})
+                time_format = "%Y%m%d %H%M%S"
             else:
                 sep = max((",", ";", "\t"), key=first_line.count)
                 frame = pd.read_csv(path, sep=sep)
-    except DataError:
-        raise
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(
             f"--data file {path} cannot be read ({exc}); check that it exists and is readable"
@@ -84,10 +83,10 @@ def _read_raw(path: Path) -> pd.DataFrame:
             f"--data file {path} is not a readable {path.suffix} file ({type(exc).__name__}); {FIX}"
         ) from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    return frame
+    return frame, time_format
 
 
-def _timestamps(frame: pd.DataFrame, path: Path) -> tuple[pd.Series, str]:
+def _timestamps(frame: pd.DataFrame, path: Path, time_format: str | None) -> tuple[pd.Series, str]:
     """The parsed time column (naive or tz-aware) and its name."""
     columns = set(frame.columns)
     if {"date", "time"} <= columns and not any(n in columns for n in TIME_NAMES[:3]):
@@ -103,7 +102,7 @@ def _timestamps(frame: pd.DataFrame, path: Path) -> tuple[pd.Series, str]:
     if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw):
         return raw, name
     try:
-        parsed = pd.to_datetime(raw, errors="coerce")
+        parsed = pd.to_datetime(raw, errors="coerce", format=time_format)
     except (ValueError, TypeError):  # mixed UTC offsets (e.g. across a DST change)
         parsed = pd.to_datetime(raw, errors="coerce", utc=True)
     bad = parsed.isna() & raw.notna()
@@ -127,7 +126,7 @@ def load_file(
 ) -> tuple[pd.DataFrame, Path, list[str]]:
     """(bars, file, warnings): the regular-hours bars of sessions first..last from the symbol's file."""
     path = resolve_path(data_path, symbol)
-    frame = _read_raw(path)
+    frame, time_format = _read_raw(path)
     missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in frame.columns]
     if missing:
         raise DataError(
@@ -140,7 +139,7 @@ def load_file(
             raise DataError(
                 f"--data file {path} holds several symbols but none is {symbol}; check the symbol"
             )
-    stamps, _ = _timestamps(frame, path)
+    stamps, _ = _timestamps(frame, path, time_format)
     index = _to_utc(stamps, config.data.file_timezone)
     known = ~index.isna()
     prices = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64") for c in PRICE_COLUMNS}
