@@ -37,6 +37,7 @@ from orb.writer import (
     write_parquet,
 )
 
+ROUTINE_SKIPS = {"warmup", "width_below_min", "width_above_max", "zero_width"}
 LIBRARIES = ("pandas", "numpy", "pyarrow", "pydantic", "exchange_calendars", "rich", "loguru")
 
 
@@ -127,8 +128,6 @@ def _load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], 
             else:
                 for warning in item.warnings:
                     logger.warning(warning)
-                origin = "from the cache" if item.source == "cache" else f"from {item.source}"
-                logger.info(f"{sym}: {len(item.bars):,} bars {origin}")
                 loaded[sym] = item
             bar.advance(task)
     return loaded, failures
@@ -152,11 +151,20 @@ def _backtest_all(
             )
             bar.update(task, completed=bar.tasks[task].total)
             res = results[sym]
+            _log_skips(sym, res.sessions)
             logger.info(
                 f"{sym}: {len(res.trades)} trades over {len(res.sessions)} sessions "
                 f"({int((res.sessions['status'] == 'skipped').sum())} skipped)"
             )
     return results
+
+
+def _log_skips(sym: str, sessions: pd.DataFrame) -> None:
+    """Each skipped session with its reason: data problems at WARNING, warm-up and filters at DEBUG."""
+    skipped = sessions[sessions["status"] == "skipped"]
+    for day, reason in zip(skipped["session_date"], skipped["skip_reason"], strict=True):
+        level = "DEBUG" if reason in ROUTINE_SKIPS else "WARNING"
+        logger.log(level, f"{sym} {day}: session skipped ({reason})")
 
 
 def _git_commit() -> str | None:
