@@ -236,13 +236,15 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
             metrics = {"aggregate": aggregate, "per_symbol": per_symbol}
             write_json(metrics, tmp / "metrics.json")
             write_json(cfg.to_dict(), tmp / "config.json")
-            if request.report:
+            manifest = _manifest(request, cfg, run_id, loaded, failures, time.perf_counter() - started)
+            finish_manifest(tmp, manifest)
+            if request.report:  # reports read the staged run through orb.results, so after a manifest
                 from orb.report import write_report
 
                 for sym in results:
                     logger.info(f"{sym}: report {write_report(tmp, sym).name}")
-            wall = time.perf_counter() - started
-            finish_manifest(tmp, _manifest(request, cfg, run_id, loaded, failures, wall))
+                manifest["wall_time_seconds"] = round(time.perf_counter() - started, 3)
+                finish_manifest(tmp, manifest)
         finally:
             logger.remove(sink)
         run_dir = publish(tmp, request.output_dir, run_id)
