@@ -328,3 +328,25 @@ def test_version_and_help_work_in_a_fresh_process():
     ).stdout
     for flag in ("--symbols", "--validate-or", "--report", "--cache-dir", "--run-name", "--seed", "--quiet"):
         assert flag in helptext
+
+
+def test_report_flag_writes_a_hashed_self_contained_report(tmp_path):
+    args = (
+        "--symbols",
+        "SPY",
+        "--synthetic",
+        "--start",
+        "2024-01-02",
+        "--end",
+        "2024-02-29",
+        "--report",
+        "-q",
+    )
+    code, out = run_cli(tmp_path, *args)
+    assert code == 0
+    (run_dir,) = visible_runs(out)
+    report = run_dir / "SPY_report.html"
+    html = report.read_text()
+    assert '<script src="http' not in html and "plotly" in html.lower()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["files"]["SPY_report.html"] == hashlib.sha256(report.read_bytes()).hexdigest()
