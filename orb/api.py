@@ -20,12 +20,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     WithJsonSchema,
 )
 
@@ -44,10 +42,8 @@ EXAMPLE_RUN = "backtest_20241002_153045"
 EXAMPLE_TIME = "2024-10-02T13:45:00+00:00"
 
 Number = Annotated[int | float, WithJsonSchema({"type": "number"})]  # passes JSON ints through unchanged
-IsoTime = Annotated[
-    AwareDatetime,
-    PlainSerializer(lambda v: v.isoformat(), return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]}),
+IsoTime = Annotated[  # orb.results.records() formats times; the schema still says date-time
+    str, WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_TIME]})
 ]
 
 
@@ -415,7 +411,7 @@ def create_app(
         return [
             RunInfo(
                 run_id=s.run_id,
-                created=s.created,
+                created=None if s.created is None else s.created.isoformat(),
                 symbols=list(s.symbols),
                 start=s.start,
                 end=s.end,

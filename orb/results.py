@@ -7,11 +7,13 @@ new runs appear without a restart. Nothing here writes or recomputes what a run 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -133,11 +135,13 @@ class _Cache:
 
 
 _CACHE = _Cache(CACHE_BYTES)
+_CHECKED: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}  # run folder -> (folder stamp, manifest)
 
 
 def clear_cache() -> None:
-    """Forget every parsed file (tests and long-lived processes after a bulk delete)."""
+    """Forget every parsed file and run check (tests and long-lived processes after a bulk delete)."""
     _CACHE.clear()
+    _CHECKED.clear()
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -197,11 +201,17 @@ def run_dir(runs_dir: PathLike, run_id: str | None) -> Path:
     return path
 
 
-def _member(run: Path, name: str) -> Path:
-    """The file `name` of run folder `run`, refusing names or symlinks that leave the folder."""
-    base = run.resolve()
-    path = (base / name).resolve()
-    if not _inside(path, base):
+def _member(run: Path, name: str, base: Path | None = None) -> Path:
+    """The file `name` of run folder `run` (resolved: `base`), refusing names or symlinks that leave it."""
+    base = base or run.resolve()
+    path = base / name
+    try:
+        plain = "/" not in name and name not in ("", ".", "..") and not stat.S_ISLNK(os.lstat(path).st_mode)
+        if not plain:
+            path = path.resolve()
+    except (OSError, ValueError):  # missing, or a name the OS refuses (NUL)
+        plain = False
+    if not plain and not _inside(path, base):
         raise RunIncomplete(f"run {run.name}: {_short(name)} points outside the run folder")
     if not path.is_file():
         raise RunIncomplete(f"run {run.name} is incomplete: {name} is missing; re-run the backtest")
@@ -303,19 +313,27 @@ def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
     """The manifest of a complete run; RunIncomplete names the first missing or bad file.
 
     A run is complete when manifest.json parses, every file it lists exists inside the folder and
-    metrics.json has its two sections;
-    `verify=True` also compares each file's SHA-256 with the manifest (reads every byte).
+    metrics.json has its two sections. The answer is cached until the folder (a file added, removed
+    or renamed) or its manifest changes. `verify=True` also compares every file's SHA-256 with the
+    manifest (reads every byte, never cached).
     """
     run = Path(path)
+    folder = os.stat(run)
+    stamp = (folder.st_mtime_ns, folder.st_ino)
     manifest = load_manifest(run)
+    hit = _CHECKED.get(str(run))
+    if not verify and hit is not None and hit[0] == stamp and hit[1] is manifest:
+        return manifest
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise RunIncomplete(f"run {run.name}: manifest.json lists no files; re-run the backtest")
+    base = run.resolve()
     for name, digest in files.items():
-        member = _member(run, name)
+        member = _member(run, name, base)
         if verify and _hash(member) != digest:
             raise RunIncomplete(f"run {run.name}: {name} does not match its SHA-256 in manifest.json")
     load_metrics(run)
+    _CHECKED[str(run)] = (stamp, manifest)
     return manifest
 
 
@@ -692,23 +710,24 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------- JSON rows
 
 
-def _column_values(column: pa.ChunkedArray, name: str) -> list[Any]:
+def _json_column(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """`column` with NaN/Infinity as null, times as ISO strings with +00:00 and dates as YYYY-MM-DD."""
     typ = column.type
     if pa.types.is_floating(typ):
-        column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, typ))
-        return column.to_pylist()
+        return pc.if_else(pc.is_finite(column), column, pa.scalar(None, typ))
     if pa.types.is_timestamp(typ):
-        values = column.to_pylist()
-        if typ.tz is None:
-            if name == "session_date":
-                return [None if v is None else v.date() for v in values]
-            return [None if v is None else v.replace(tzinfo=UTC) for v in values]
-        return values
-    return column.to_pylist()
+        if typ.tz is None and name == "session_date":
+            return pc.cast(pc.cast(column, pa.date32()), pa.string())
+        utc = pc.cast(column, pa.timestamp(typ.unit, "UTC"))  # naive times are UTC by contract
+        with contextlib.suppress(pa.ArrowInvalid):  # whole seconds print without a fraction
+            utc = pc.cast(utc, pa.timestamp("s", "UTC"))
+        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S+00:00")
+    if pa.types.is_date(typ):
+        return pc.cast(column, pa.string())
+    return column
 
 
 def records(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows as dicts fit for strict JSON: NaN/Infinity -> None, UTC datetimes, dates for session_date."""
-    names = table.column_names
-    columns = [_column_values(table.column(i), name) for i, name in enumerate(names)]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    """Rows as dicts fit for strict JSON: NaN/Infinity None, times 'YYYY-MM-DDTHH:MM:SS+00:00', dates ISO."""
+    columns = [_json_column(table.column(i), name) for i, name in enumerate(table.column_names)]
+    return pa.table(columns, names=table.column_names).to_pylist()

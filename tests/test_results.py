@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -98,6 +99,13 @@ def test_damaged_run_is_listed_incomplete_with_a_reason(runs, run, damage, detai
         results.open_run(runs, run.name)
     # the damaged newest run is skipped for "latest"
     assert results.latest_run_id(runs) == "backtest_20240301_120000"
+
+
+def test_a_file_removed_after_a_successful_check_is_noticed(runs, run):
+    assert results.open_run(runs, run.name) == run.resolve()
+    (run / "SPY_fills.parquet").unlink()
+    with pytest.raises(RunIncomplete, match="SPY_fills.parquet is missing"):
+        results.open_run(runs, run.name)
 
 
 def test_latest_file_wins_over_creation_time(runs):
@@ -250,7 +258,7 @@ def test_trades_page_slices_the_filtered_rows(run):
     assert results.trades_page(run, offset=10_000, limit=5).records == []
 
 
-def test_records_are_strict_json_with_aware_times(run):
+def test_records_are_strict_json_with_offset_times(run):
     page = results.trades_page(run)
     every = pd.read_parquet(run / "all_trades.parquet")
     assert every["t2_price"].isna().any() and every["score"].isna().any()
@@ -258,9 +266,31 @@ def test_records_are_strict_json_with_aware_times(run):
         assert (
             record["t2_price"] is None if pd.isna(row["t2_price"]) else record["t2_price"] == row["t2_price"]
         )
-        assert record["entry_time"].tzinfo is not None and record["entry_time"] == row["entry_time"]
-        assert isinstance(record["session_date"], date)
-    json.dumps(page.records, default=str, allow_nan=False)
+        assert record["entry_time"] == row["entry_time"].strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        assert datetime.fromisoformat(record["exit_time"]) == row["exit_time"]
+        assert record["session_date"] == row["session_date"].isoformat()
+    json.dumps(page.records, allow_nan=False)
+
+
+def test_records_convert_naive_sub_second_and_other_zone_times():
+    table = pa.table(
+        {
+            "session_date": pa.array([datetime(2024, 1, 2)], pa.timestamp("ns")),
+            "time": pa.array([datetime(2024, 1, 2, 14, 30, 5, 250000)], pa.timestamp("us")),
+            "timestamp": pa.array(
+                [datetime(2024, 1, 2, 14, 30, tzinfo=UTC)], pa.timestamp("ns", "America/New_York")
+            ),
+            "x": pa.array([float("inf")]),
+        }
+    )
+    assert results.records(table) == [
+        {
+            "session_date": "2024-01-02",
+            "time": "2024-01-02T14:30:05.250000+00:00",
+            "timestamp": "2024-01-02T14:30:00+00:00",
+            "x": None,
+        }
+    ]
 
 
 def test_equity_and_other_tables_equal_the_files(run):
