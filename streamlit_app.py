@@ -331,6 +331,23 @@ def show_sessions(run: dict) -> None:
     st.dataframe(view.assign(session_date=pd.to_datetime(view["session_date"]).dt.date), hide_index=True)
 
 
+def show_blocked(run: dict, path: Path, stamp: tuple) -> None:
+    """Counts of blocked signals (governance and filter events) per symbol and reason."""
+    events = pd.concat([load_symbol_detail(str(path), stamp, sym)["events"] for sym in run["symbols"]])
+    st.subheader(f"Blocked signals ({len(events)})")
+    if events.empty:
+        st.caption("No signal was blocked by a filter or a governance rule.")
+        return
+    counts = events.groupby(["symbol", "reason"]).size().unstack(fill_value=0)
+    st.dataframe(counts, key="blocked_counts")
+
+
+def difference(key: str, delta: float) -> str:
+    """A signed metric difference ('+4.8%', '-354', '+$1,234.00')."""
+    text = charts.format_metric(key, delta)
+    return f"+{text}" if delta > 0 and not text.startswith("+") else text
+
+
 def show_compare(runs_dir: Path, summaries: list, run_id: str, run: dict, tz: str) -> None:
     others = [s.run_id for s in summaries if s.status == "complete" and s.run_id != run_id]
     if not others:
@@ -355,7 +372,7 @@ def show_compare(runs_dir: Path, summaries: list, run_id: str, run: dict, tz: st
                 "metric": label,
                 run_id: charts.format_metric(key, va),
                 other_id: charts.format_metric(key, vb),
-                "difference (B - A)": charts.format_metric(key, vb - va) if numeric else "—",
+                "difference (B - A)": difference(key, vb - va) if numeric else "—",
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_table")
@@ -438,6 +455,7 @@ def main() -> None:
         show_analysis(run, run_id, tz)
     with tabs[4]:
         show_sessions(run)
+        show_blocked(run, path, stamp)
     with tabs[5]:
         show_compare(runs_dir, summaries, run_id, run, tz)
     with tabs[6]:

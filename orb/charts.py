@@ -266,7 +266,7 @@ def exit_reason_figure(trades: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed")
     low, high = min(0.0, stats["total_r"].min()), max(0.0, stats["total_r"].max())
-    pad = 0.35 * ((high - low) or 1.0)  # room for the labels outside the bars
+    pad = 0.45 * ((high - low) or 1.0)  # room for the labels outside the bars
     fig.update_xaxes(range=[low - (pad if low < 0 else 0), high + (pad if high > 0 else 0)], row=1, col=2)
     fig.update_xaxes(range=[0, stats["trades"].max() * 1.3], row=1, col=1)
     fig.update_layout(showlegend=False)

@@ -265,6 +265,12 @@ def test_sessions_tab_lists_skips_with_reasons(runs, monkeypatch):
     reasons = table_with(at, "symbol", "skip_reason", "sessions")
     assert reasons["sessions"].sum() == len(skipped) > 0
     assert set(reasons["skip_reason"]) == set(skipped["skip_reason"])
+    events = pd.concat([results.load_events(runs["one"] / run_id, sym) for sym in ("SPY", "QQQ")])
+    expected = events.groupby(["symbol", "reason"]).size()
+    blocked = table_with(at, *expected.index.get_level_values("reason").unique())
+    for (sym, reason), count in expected.items():
+        assert blocked.loc[sym, reason] == count
+    assert f"Blocked signals ({len(events)})" in [h.value for h in at.subheader]
 
 
 def test_config_and_manifest_are_shown(runs, monkeypatch):
