@@ -111,11 +111,14 @@ def main() -> None:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
                 for one in runs:
                     total = client.get("/api/trades", params={"run_id": one.name, "limit": 1}).json()["total"]
+                    longs = client.get("/api/trades", params={"run_id": one.name, "side": "long"}).json()[
+                        "total"
+                    ]
                     print(f"\n{one.name}: {total} trades, {args.requests} requests per endpoint")
                     print(f"  {'endpoint':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'bytes':>8}")
                     for path in (
                         "/api/trades?limit=500",
-                        f"/api/trades?limit=500&offset={max(total - 500, 0)}&side=long",
+                        f"/api/trades?side=long&limit=500&offset={max(longs - 500, 0)}",
                         "/api/metrics/core",
                         "/api/equity?max_points=500",
                         "/api/runs",
