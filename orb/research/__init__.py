@@ -1,0 +1,1 @@
+"""Research tools over backtest results: sweeps, walk-forward, Monte Carlo."""
