@@ -470,6 +470,14 @@ SCENARIOS = [
            fills=(("entry", "09:32", 101.0, 1000), ("t1", "09:34", 102.0, 500),
                   ("eod", "09:34", 101.8, 500)))],
     ),
+    Scenario(
+        "s9_11_touching_trigger_and_target_fills",
+        day(*OR_ROWS,
+            ("09:32", 100.6, 101.0, 100.5, 100.9, 1000),   # high == upper 101: long at 101.0
+            ("09:33", 100.9, 102.0, 100.8, 101.9, 1000),   # high == T1 102: 500 at 102.0
+            ("09:34", 101.9, 102.0, 101.8, 101.9, 1000)),  # last bar: eod 500 at 101.9
+        [T("long", "09:32", 101.0, "09:34", 101.9, "eod", 1000, t1=True, extra={"gross_pnl": 950.0})],
+    ),
     # ---- section 9.4: arming
     Scenario(
         "s9_4_ambiguous_bar_both_armed_sides_touched",
@@ -829,6 +837,16 @@ SCENARIOS += [
         [T("long", "09:33", 101.25, "09:34", 103.75, "target", 800),
          T("long", "09:38", 101.25, "09:39", 101.3, "eod", 816)],
         overrides={"entry.mode": "close", "trade.partials": False},
+    ),
+    Scenario(
+        "s9_14_close_mode_cutoff_applies_to_signal_bar",
+        day(*OR_ROWS,
+            ("09:32", 100.6, 100.8, 100.5, 100.7, 1000),
+            ("09:33", 100.7, 101.3, 100.6, 101.2, 1000),   # signal before the cutoff 09:34
+            ("09:34", 101.25, 101.4, 101.2, 101.3, 1000),  # fill at the open 101.25 on the cutoff bar
+            ("09:35", 101.3, 101.5, 101.2, 101.4, 1000)),  # last bar: eod 101.4
+        [T("long", "09:34", 101.25, "09:35", 101.4, "eod", 800)],
+        overrides={"entry.mode": "close", "entry.cutoff": "09:34"},
     ),
     Scenario(
         "s9_14_close_mode_fill_bar_must_not_be_last",
@@ -1217,6 +1235,71 @@ SCENARIOS += [
         start=D,
     ),
 ]
+
+SCENARIOS += [
+    Scenario(
+        "s9_12_unarmed_touch_is_no_opportunity",
+        day(*OR_ROWS,
+            E_LONG,                                        # long 101.0
+            ("09:33", 101.0, 101.05, 99.9, 99.95, 1000),   # full stop at 100; short unarmed (99.95)
+            ("09:34", 99.95, 100.0, 99.8, 99.9, 1000),     # short touched but unarmed: no lockout event
+            ("09:35", 99.9, 100.0, 99.85, 99.95, 1000),    # again unarmed
+            ("09:36", 99.95, 100.05, 99.9, 99.95, 1000)),  # last bar
+        [FIRST_LOSS],
+        [],
+    ),
+    Scenario(
+        "s9_9_stop_after_partial_is_not_a_full_stop_loss",
+        day(*OR_ROWS,
+            E_LONG,                                        # 1: long 101.0
+            ("09:33", 101.5, 102.2, 99.9, 101.1, 1000),    # 1: ohlc_path down bar: T1 102, then stop 100: 0 R
+            ("09:34", 101.1, 101.2, 100.5, 100.6, 1000),   # unarmed touch (close 101.1 > 101); closes inside
+            ("09:35", 100.6, 101.2, 100.5, 101.1, 1000),   # 2: long 101.0 (no lockout), 1000 shares
+            ("09:36", 101.1, 101.3, 101.0, 101.2, 1000)),  # last bar: eod 101.2
+        [T("long", "09:32", 101.0, "09:33", 100.0, "stop", 1000, t1=True),
+         T("long", "09:35", 101.0, "09:36", 101.2, "eod", 1000)],
+        overrides={"trade.same_bar": "ohlc_path"},
+    ),
+    Scenario(
+        "s9_5_entry_bar_stop_counts_as_full_stop_loss",
+        day(*OR_ROWS,
+            ("09:32", 99.5, 101.8, 99.4, 101.0, 1000),     # long 101.75, stopped on the entry bar at 100.0
+            ("09:33", 101.0, 101.8, 100.9, 101.0, 1000),   # long armed and touched: lockout_losses
+            ("09:34", 101.0, 101.1, 100.9, 101.0, 1000)),  # last bar
+        [T("long", "09:32", 101.75, "09:32", 100.0, "stop", 571)],
+        [("09:33", "long", "lockout_losses")],
+        overrides={"entry.buffer_fixed": 0.75},
+    ),
+    Scenario(
+        "s5_same_bar_ohlc_path_short_up_bar_target_first",
+        day(*OR_ROWS,
+            E_SHORT,                                       # short 100.0: stop 101, T1 99
+            ("09:33", 99.5, 101.1, 98.9, 99.8, 1000),      # up bar O->L->H->C: T1 99, then stop 101
+            ("09:34", 99.8, 99.9, 99.7, 99.8, 1000)),      # last bar (short unarmed: 99.8 < 100)
+        [T("short", "09:32", 100.0, "09:33", 101.0, "stop", 1000, t1=True, extra={"gross_pnl": 0.0},
+           fills=(("entry", "09:32", 100.0, 1000), ("t1", "09:33", 99.0, 500),
+                  ("stop", "09:33", 101.0, 500)))],
+        overrides={"trade.same_bar": "ohlc_path"},
+    ),
+    Scenario(
+        "s9_16_profile_uses_regular_hours_of_previous_session",
+        [("2024-03-04", [("09:30", 100.0, 100.4, 99.2, 100.0, 1000),    # regular hours: VAH 100.1
+                         ("16:30", 100.0, 110.0, 90.0, 100.0, 1000)]),  # after hours: ignored (else VAH 105)
+         *day(*OR_ROWS, *CONFLUENCE_TAIL)],
+        [T("long", "09:32", 101.0, "09:34", 101.3, "eod", 1000, extra={"factor_profile": 1})],
+        overrides=only_factor("profile"),
+        start=D,
+    ),
+    Scenario(
+        "s1_atr_from_regular_hours_bars_only",
+        [*[(d, [*rows, ("17:00", 100.0, 110.0, 90.0, 100.0, 1000)]) for d, rows in ATR_WARMUP],
+         *day(*OR_ROWS, E_LONG, *QUIET_TAIL)],
+        [T("long", "09:32", 101.0, "09:34", 101.3, "eod", 666, extra={"stop_price": 99.5})],  # ATR 2.0
+        overrides={"trade.stop_mode": "atr", "trade.atr_stop_mult": 0.75},
+        start=D,
+        session={"atr": 2.0},
+    ),
+]
 # fmt: on
 
 
@@ -1449,3 +1532,58 @@ def test_s9_4_short_mirror_of_same_bar_pessimistic() -> None:
     assert (t["side"], t["exit_reason"], bool(t["t1_filled"])) == ("short", "stop", False)
     assert t["exit_price"] == approx(101.0)
     assert t["r_multiple"] == approx(-1.0)
+
+
+def test_s3_end_excludes_later_sessions() -> None:
+    sessions = [(d, [*OR_ROWS, E_LONG, *QUIET_TAIL]) for d in ("2024-03-05", "2024-03-06")]
+    result = EventLoopBacktest(config({}), symbol="TEST").run(
+        bars(sessions), start=pd.Timestamp("2024-03-05").date(), end=pd.Timestamp("2024-03-05").date()
+    )
+    assert [pd.Timestamp(d).date() for d in result.sessions["session_date"]] == [pd.Timestamp(D).date()]
+    assert [
+        local.date()
+        for local in result.trades["entry_time"].map(lambda t: pd.Timestamp(t).tz_convert("America/New_York"))
+    ] == [pd.Timestamp(D).date()]
+
+
+def test_s1_result_bars_are_the_regular_hours_bars() -> None:
+    rows = [
+        ("09:00", 100.5, 105.0, 95.0, 100.5, 5000),  # pre-market
+        *OR_ROWS,
+        E_LONG,
+        ("15:59", 101.2, 101.5, 101.1, 101.4, 1000),
+        ("16:00", 101.4, 110.0, 101.4, 109.0, 1000),  # after hours
+    ]
+    result = run({}, day(*rows))
+    assert list(result.bars.index) == [utc(D, hhmm) for hhmm in ("09:30", "09:31", "09:32", "15:59")]
+
+
+def test_s7_equity_at_each_session_close_is_capital_plus_realized_net() -> None:
+    """Two sessions: -1007 net on the first (commission 0.0035), nothing on the second."""
+    sessions = [
+        (
+            "2024-03-05",
+            [
+                *OR_ROWS,
+                E_LONG,
+                ("09:33", 101.0, 101.05, 99.9, 99.95, 1000),
+                ("09:34", 100.2, 100.4, 100.1, 100.3, 1000),
+            ],
+        ),
+        (
+            "2024-03-06",
+            [
+                *OR_ROWS,
+                ("09:32", 100.5, 100.7, 100.3, 100.6, 1000),
+                ("09:33", 100.6, 100.7, 100.5, 100.6, 1000),
+            ],
+        ),
+    ]
+    result = run({"costs.commission_per_share": 0.0035}, sessions)
+    eq = result.equity
+    local_day = eq["timestamp"].map(lambda t: pd.Timestamp(t).tz_convert("America/New_York").date())
+    last_per_day = eq.groupby(local_day)["equity"].last()
+    assert list(last_per_day.index) == [pd.Timestamp(d).date() for d, _ in sessions]
+    assert list(last_per_day) == [approx(CAPITAL - 1007.0), approx(CAPITAL - 1007.0)]
+    fill_times = set(result.fills["time"].map(pd.Timestamp))
+    assert fill_times <= set(eq["timestamp"].map(pd.Timestamp))
