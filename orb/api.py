@@ -119,7 +119,8 @@ class Manifest(_Model):
     run_id: str | None = None
     created: str | None = Field(None, description="UTC ISO time the run was made.")
     command: str | list[str] | None = None
-    symbols: list[str] = []
+    symbols: list[str] = Field([], description="Symbols with results.")
+    failed_symbols: dict[str, str] = Field({}, description="Symbols that failed, with the reason.")
     start: str | None = None
     end: str | None = None
     interval: str | None = None

@@ -294,6 +294,9 @@ def _symbol(run: Path, symbol: str) -> str:
     sym = validate_symbol(symbol)
     known = symbols(run)
     if sym not in known:
+        failed = load_manifest(run).get("failed_symbols")
+        if isinstance(failed, dict) and sym in failed:
+            raise SymbolNotFound(f"symbol {sym} failed in run {run.name}: {failed[sym]}")
         raise SymbolNotFound(f"symbol {sym} is not in run {run.name} (symbols: {', '.join(known) or 'none'})")
     return sym
 

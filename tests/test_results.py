@@ -248,6 +248,14 @@ def test_unknown_and_malformed_symbols(run):
             results.load_equity(run, bad)
 
 
+def test_a_failed_symbol_names_its_failure(run):
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["failed_symbols"] = {"IWM": "no bars for IWM between 2024-01-02 and 2024-01-31"}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SymbolNotFound, match="symbol IWM failed in run .*: no bars for IWM"):
+        results.load_equity(run, "iwm")
+
+
 def test_trades_page_slices_the_filtered_rows(run):
     every = pd.read_parquet(run / "all_trades.parquet")
     longs = every[every["side"] == "long"].reset_index(drop=True)
