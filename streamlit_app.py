@@ -153,14 +153,7 @@ def _number_format(key: str) -> str:
         return "percent"
     if key in ("net_pnl", "final_equity"):
         return "dollar"
-    if key in (
-        "total_trades",
-        "long_trades",
-        "short_trades",
-        "sessions",
-        "sessions_traded",
-        "sessions_skipped",
-    ):
+    if key in charts.COUNT_KEYS:
         return "%d"
     return "%.2f"
 
@@ -179,6 +172,7 @@ def filter_trades(trades: pd.DataFrame, symbols: list[str], run_id: str) -> pd.D
         value=(days.min(), days.max()),
         min_value=days.min(),
         max_value=days.max(),
+        format="YYYY-MM-DD",
         key=f"f_dates_{run_id}",
     )
     first, last = (
@@ -246,7 +240,7 @@ def show_trades(run: dict, path: Path, stamp: tuple, run_id: str, tz: str) -> No
         key=f"download_{run_id}",
     )
     rows = event.selection.rows if event is not None else []
-    if rows:
+    if rows and rows[0] < len(shown):  # a selection made before the filters changed may point past the end
         trade = shown.iloc[rows[0]]
         st.subheader(f"Replay of trade {trade['trade_id']}")
         show_replay(path, stamp, run, str(trade["symbol"]), trade["session_date"])

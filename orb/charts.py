@@ -816,7 +816,7 @@ METRIC_LABELS = {
     "symbols": "Symbols",
     "avg_r_per_trade": "Avg R per trade",
 }
-_COUNT_KEYS = {
+COUNT_KEYS = {
     "total_trades", "winning_trades", "losing_trades", "max_consecutive_wins", "max_consecutive_losses",
     "long_trades", "short_trades", "sessions", "sessions_traded", "sessions_skipped",
     "max_drawdown_duration_days",
@@ -831,7 +831,7 @@ def format_metric(key: str, value: Any) -> str:
         return "—"
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
-    if key in _COUNT_KEYS:
+    if key in COUNT_KEYS:
         return f"{int(value):,}"
     if key in _RATE_KEYS:
         return f"{value:.1%}"

@@ -392,3 +392,13 @@ def test_real_browser_renders_the_dashboard(runs, tmp_path):
         assert image.size == (1440, 2000)
         # A rendered page has many colours (charts, candles); a blank or skeleton page has a handful.
         assert len(image.getcolors(maxcolors=1 << 20)) > 500
+
+
+def test_a_selection_left_behind_by_a_narrower_filter_is_ignored(runs, monkeypatch):
+    at = app(runs["one"], monkeypatch)
+    run_id = at.selectbox(key="run_picker").value
+    last = len(at.dataframe(key=f"trades_table_{run_id}").value) - 1
+    at.session_state[f"trades_table_{run_id}"] = {"selection": {"rows": [last], "columns": [], "cells": []}}
+    at.multiselect(key=f"f_side_{run_id}").set_value(["short"]).run()
+    assert not at.exception
+    assert not [h.value for h in at.subheader if h.value.startswith("Replay of trade")]
