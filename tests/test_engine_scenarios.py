@@ -1300,6 +1300,30 @@ SCENARIOS += [
         session={"atr": 2.0},
     ),
 ]
+SCENARIOS += [
+    Scenario(
+        "s9_1_atr_stop_measured_from_entry_fill_with_slippage",
+        [*ATR_WARMUP, *day(
+            *OR_ROWS,
+            E_LONG,                                        # fill 101.01; stop 101.01 - 1.5 = 99.51: 666
+            ("09:33", 101.0, 101.05, 99.6, 99.7, 1000),    # above 99.51
+            ("09:34", 99.7, 99.8, 99.45, 99.6, 1000),      # crosses 99.51: market exit 99.50
+            ("09:35", 99.6, 99.7, 99.55, 99.6, 1000))],    # last bar
+        [T("long", "09:32", 101.01, "09:34", 99.5, "stop", 666,
+           extra={"stop_price": 99.51, "r_per_share": 1.5, "t1_price": 102.51})],
+        overrides={"trade.stop_mode": "atr", "trade.atr_stop_mult": 0.75, "costs.slippage_per_share": 0.01},
+        start=D,
+    ),
+    Scenario(
+        "s9_18_or_candle_entry_bar_is_first_bar_present_after_or",
+        day(("09:30", 100.2, 101.0, 100.0, 100.5, 1000),  # OR bar 1 opens 100.2
+            ("09:31", 100.5, 100.9, 100.3, 100.8, 1000),  # OR bar 2 closes 100.8: long
+            ("09:33", 100.75, 100.9, 100.6, 100.8, 1000),  # 09:32 missing: fill at this open 100.75
+            ("09:34", 100.8, 101.0, 100.7, 100.95, 1000)),  # last bar: eod 100.95
+        [T("long", "09:33", 100.75, "09:34", 100.95, "eod", 1333)],
+        overrides={"entry.mode": "or_candle", "trade.partials": False},
+    ),
+]
 # fmt: on
 
 
@@ -1587,3 +1611,15 @@ def test_s7_equity_at_each_session_close_is_capital_plus_realized_net() -> None:
     assert list(last_per_day) == [approx(CAPITAL - 1007.0), approx(CAPITAL - 1007.0)]
     fill_times = set(result.fills["time"].map(pd.Timestamp))
     assert fill_times <= set(eq["timestamp"].map(pd.Timestamp))
+
+
+def test_s9_15_or_candle_entry_bar_must_be_before_cutoff() -> None:
+    rows = [
+        ("09:30", 100.2, 101.0, 100.0, 100.5, 1000),  # OR bar 1 opens 100.2
+        ("09:31", 100.5, 100.9, 100.3, 100.8, 1000),  # OR bar 2 closes 100.8: long
+        ("09:32", 100.75, 100.9, 100.6, 100.8, 1000),  # entry bar at the cutoff 09:32: no entry
+        ("09:33", 100.8, 101.0, 100.7, 100.95, 1000),  # last bar
+    ]
+    result = run({"entry.mode": "or_candle", "entry.cutoff": "09:32"}, day(*rows))
+    assert result.trades.empty
+    assert set(result.events["reason"]) <= {"cutoff"}
