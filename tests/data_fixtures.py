@@ -1,7 +1,7 @@
 """Fixtures for the data-layer tests: real SPY bars, yfinance-shaped frames and Yahoo chart payloads.
 
-The real bars are /work/shared/data/real (or $ORB_SHARED_DATA/real); tests that need them skip when
-that folder is absent.
+Real files come from tests/data when the repository ships them, else from the shared data folder
+($ORB_SHARED_DATA, default ../shared/data beside the repository); tests skip when neither has them.
 """
 
 from __future__ import annotations
@@ -17,25 +17,31 @@ import pytest
 
 from orb.sessions import schedule
 
+REPO_DATA = Path(__file__).resolve().parent / "data"
 SHARED_DATA = Path(os.environ.get("ORB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-REAL = SHARED_DATA / "real"
-YAHOO = SHARED_DATA / "yahoo"
 NY = "America/New_York"
 
 
-def need(path: Path) -> Path:
-    """`path`, or skip the test when the shared data is not on this machine."""
+def real(name: str) -> Path:
+    """A real bar file by name (tests/data first, then shared/data/real); skip the test when absent."""
+    for folder in (REPO_DATA, SHARED_DATA / "real"):
+        if (folder / name).exists():
+            return folder / name
+    pytest.skip(f"real data file {name} not available")
+
+
+def yahoo_recording(name: str) -> Path:
+    """A recorded Yahoo HTTP exchange from shared/data/yahoo; skip the test when absent."""
+    path = SHARED_DATA / "yahoo" / name
     if not path.exists():
-        pytest.skip(f"shared data {path} not available")
+        pytest.skip(f"recorded Yahoo response {path} not available")
     return path
 
 
 @lru_cache(maxsize=1)
 def real_sessions() -> tuple[pd.DataFrame, ...]:
     """The 43 real SPY regular-hours sessions of Jan and Mar 2011 (390 bars each, UTC bar start)."""
-    frame = pd.read_parquet(need(REAL / "spy_1min_2011-01_2011-03_utc_barstart.parquet")).set_index(
-        "timestamp"
-    )
+    frame = pd.read_parquet(real("spy_1min_2011-01_2011-03_utc_barstart.parquet")).set_index("timestamp")
     local = frame.index.tz_convert(NY)
     minutes = local.hour * 60 + local.minute
     rth = frame[(minutes >= 570) & (minutes < 960)]

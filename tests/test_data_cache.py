@@ -15,7 +15,7 @@ from orb.data.cache import cache_path, read_cached, write_cached
 from orb.data.synthetic import generate_bars
 from orb.data.yahoo import load_yahoo
 from orb.sessions import recent_sessions, schedule, session_offset
-from tests.data_fixtures import NY, REAL, CountingFetcher, need, real_history_fetcher, restamped_bars
+from tests.data_fixtures import NY, CountingFetcher, real, real_history_fetcher, restamped_bars
 
 TODAY = pd.Timestamp.now(tz=NY).date()
 
@@ -183,7 +183,7 @@ def test_files_are_not_cached(tmp_path):
         start=date(2019, 2, 12),
         end=date(2019, 2, 15),
         source="file",
-        data_path=need(REAL / "eqker_SPY_1min_2019-02.csv"),
+        data_path=real("eqker_SPY_1min_2019-02.csv"),
         cache_dir=cache,
     )
     assert loaded.source.startswith("file:") and not cache.exists()

@@ -13,7 +13,7 @@ import pytest
 from orb.config import load_config
 from orb.data import load_symbol
 from orb.errors import DataError, NoDataError, UsageError
-from tests.data_fixtures import NY, REAL, need
+from tests.data_fixtures import NY, real
 
 PYALGO = ("pyalgotrade_nt-spy-minute-2011-01.csv", "pyalgotrade_nt-spy-minute-2011-03.csv")
 PARQUET = "spy_1min_2011-01_2011-03_utc_barstart.parquet"
@@ -43,15 +43,16 @@ def first_bar_utc(bars: pd.DataFrame) -> pd.Series:
 
 @pytest.mark.parametrize(("name", "sessions"), [(PYALGO[0], 20), (PYALGO[1], 23)])
 def test_ninjatrader_csv_gives_390_rth_bars_per_session(name, sessions):
-    loaded = load(need(REAL / name), **NINJA)
+    path = real(name)
+    loaded = load(path, **NINJA)
     counts = per_session(loaded.bars)
     assert len(counts) == sessions and (counts == 390).all()
-    assert loaded.source == f"file:{REAL / name}"
+    assert loaded.source == f"file:{path}"
     assert date(2011, 1, 17) not in counts.index  # MLK day: no session
 
 
 def test_ninjatrader_bar_end_labels_shift_to_bar_start_across_dst():
-    loaded = load(need(REAL / PYALGO[1]), **NINJA)
+    loaded = load(real(PYALGO[1]), **NINJA)
     firsts = first_bar_utc(loaded.bars)
     before = firsts[[d < date(2011, 3, 13) for d in firsts.index]]
     after = firsts[[d > date(2011, 3, 13) for d in firsts.index]]
@@ -60,7 +61,7 @@ def test_ninjatrader_bar_end_labels_shift_to_bar_start_across_dst():
 
 
 def test_ninjatrader_values_land_on_the_bar_start():
-    path = need(REAL / PYALGO[0])
+    path = real(PYALGO[0])
     line = next(row for row in path.read_text().splitlines() if row.startswith("20110103 143100;"))
     o, h, lo, c, v = (float(x) for x in line.split(";")[1:])
     bar = load(path, **NINJA).bars.loc[pd.Timestamp("2011-01-03 14:30", tz="UTC")]
@@ -69,7 +70,7 @@ def test_ninjatrader_values_land_on_the_bar_start():
 
 @pytest.mark.parametrize("symbol", ["SPY", "QQQ"])
 def test_eqker_csv_descending_naive_eastern_bar_end(symbol):
-    path = need(REAL / f"eqker_{symbol}_1min_2019-02.csv")
+    path = real(f"eqker_{symbol}_1min_2019-02.csv")
     loaded = load(path, symbol, date(2019, 2, 11), date(2019, 2, 15), **{"data.file_bar_label": "end"})
     counts = per_session(loaded.bars)
     expected = {d: 390 for d in counts.index} | ({date(2019, 2, 14): 388} if symbol == "QQQ" else {})
@@ -84,16 +85,16 @@ def test_eqker_csv_descending_naive_eastern_bar_end(symbol):
 
 
 def test_parquet_gives_the_same_bars_as_the_csvs():
-    parquet = load(need(REAL / PARQUET))
-    csv_parts = [load(need(REAL / name), **NINJA).bars for name in PYALGO]
+    parquet = load(real(PARQUET))
+    csv_parts = [load(real(name), **NINJA).bars for name in PYALGO]
     csvs = pd.concat(csv_parts)
     assert len(parquet.bars) == 43 * 390
     pd.testing.assert_frame_equal(parquet.bars, csvs)
-    assert parquet.sha256 == load(REAL / PARQUET).sha256  # stable across loads
+    assert parquet.sha256 == load(real(PARQUET)).sha256  # stable across loads
 
 
 def test_bar_contract_of_loaded_files():
-    bars = load(need(REAL / PARQUET)).bars
+    bars = load(real(PARQUET)).bars
     assert bars.index.name == "timestamp" and str(bars.index.tz) == "UTC"
     assert bars.index.is_monotonic_increasing and bars.index.is_unique
     assert bars.dtypes.tolist() == ["float64"] * 4 + ["int64"]
@@ -107,7 +108,7 @@ def test_only_requested_sessions_plus_warm_up_are_kept():
         start=date(2011, 1, 20),
         end=date(2011, 1, 25),
         source="file",
-        data_path=need(REAL / PYALGO[0]),
+        data_path=real(PYALGO[0]),
     )
     days = [d.isoformat() for d in per_session(loaded.bars).index]
     assert days == [
@@ -130,18 +131,18 @@ def test_missing_warm_up_is_a_warning():
         start=date(2011, 1, 10),
         end=date(2011, 1, 12),
         source="file",
-        data_path=need(REAL / PYALGO[0]),
+        data_path=real(PYALGO[0]),
     )
     assert any("holds 5 of the 40 warm-up sessions" in w for w in loaded.warnings)
 
 
 def test_range_outside_the_file_is_no_data():
     with pytest.raises(NoDataError, match=r"no data for SPY between 2012-01-03 and 2012-01-06 in .*covers"):
-        load(need(REAL / PYALGO[0]), start=date(2012, 1, 3), end=date(2012, 1, 6), **NINJA)
+        load(real(PYALGO[0]), start=date(2012, 1, 3), end=date(2012, 1, 6), **NINJA)
 
 
 def test_finer_file_bars_are_aggregated_to_the_interval():
-    path = need(REAL / "eqker_SPY_1min_2019-02.csv")
+    path = real("eqker_SPY_1min_2019-02.csv")
     minute = load(path, "SPY", date(2019, 2, 11), date(2019, 2, 15), **{"data.file_bar_label": "end"}).bars
     five = load(
         path,
@@ -164,8 +165,8 @@ def test_finer_file_bars_are_aggregated_to_the_interval():
 
 
 def test_folder_with_one_file_per_symbol_matches_names_case_insensitively(tmp_path):
-    shutil.copy(need(REAL / "eqker_SPY_1min_2019-02.csv"), tmp_path / "spy.CSV")
-    shutil.copy(need(REAL / "eqker_QQQ_1min_2019-02.csv"), tmp_path / "QQQ.csv")
+    shutil.copy(real("eqker_SPY_1min_2019-02.csv"), tmp_path / "spy.CSV")
+    shutil.copy(real("eqker_QQQ_1min_2019-02.csv"), tmp_path / "QQQ.csv")
     opts = {"data.file_bar_label": "end"}
     spy = load(tmp_path, "spy", date(2019, 2, 11), date(2019, 2, 15), **opts)
     qqq = load(tmp_path, "QQQ", date(2019, 2, 11), date(2019, 2, 15), **opts)
@@ -176,8 +177,8 @@ def test_folder_with_one_file_per_symbol_matches_names_case_insensitively(tmp_pa
 
 
 def test_folder_with_two_files_for_one_symbol_is_an_error(tmp_path):
-    shutil.copy(need(REAL / "eqker_SPY_1min_2019-02.csv"), tmp_path / "SPY.csv")
-    shutil.copy(need(REAL / PARQUET), tmp_path / "SPY.parquet")
+    shutil.copy(real("eqker_SPY_1min_2019-02.csv"), tmp_path / "SPY.csv")
+    shutil.copy(real(PARQUET), tmp_path / "SPY.parquet")
     with pytest.raises(DataError, match="several files for SPY"):
         load(tmp_path, "SPY")
 

@@ -32,13 +32,12 @@ from orb.errors import DataError, NoDataError, SourceUnavailableError, UsageErro
 from orb.sessions import recent_sessions, schedule
 from tests.data_fixtures import (
     NY,
-    YAHOO,
     CountingFetcher,
     chart_payload,
-    need,
     real_history_fetcher,
     real_sessions,
     restamped_bars,
+    yahoo_recording,
     yf_download_frame,
     yf_empty_frame,
     yf_history_frame,
@@ -418,8 +417,8 @@ def test_contract_replayed_yahoo_chart_api_gives_the_real_bars(yahoo_replay):
 def test_contract_recorded_empty_yahoo_answer_is_no_data(yahoo_replay):
     mock, fetcher = yahoo_replay
     recorded = json.loads(
-        need(
-            YAHOO / "node-yahoo-finance2_chart-AAPL-2025-02-01-to-2025-02-02-interval-1m_empty.json"
+        yahoo_recording(
+            "node-yahoo-finance2_chart-AAPL-2025-02-01-to-2025-02-02-interval-1m_empty.json"
         ).read_text()
     )
     empty_body = json.dumps(recorded["response"]["bodyJson"])
@@ -442,8 +441,11 @@ def test_contract_recorded_empty_yahoo_answer_is_no_data(yahoo_replay):
     assert "\n" not in str(err.value)
 
 
-def test_real_fetcher_without_network_fails_fast_with_one_line():
+def test_real_fetcher_without_network_fails_fast_with_one_line(tmp_path):
     """No network here: the real yfinance path must end in a one-line data error, quickly."""
+    import yfinance as yf
+
+    yf.set_tz_cache_location(str(tmp_path / "yf-tz"))
     start, end = recent_range(2)
     cfg = config(**{"data.yahoo_retries": 0, "data.warmup_sessions": 0})
     outcome: dict[str, BaseException] = {}

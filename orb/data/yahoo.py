@@ -6,6 +6,7 @@ per request (fetched in 7-day chunks); 2m-30m bars for the last 60 days (chunks 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -124,8 +125,10 @@ def _transient_cause(exc: BaseException) -> BaseException | None:
 
 
 def _one_line(exc: BaseException) -> str:
+    """`Type: first line of the message`, without libcurl's 'See https://...' hint, at most ~120 chars."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text if len(text) <= 160 else text[:157] + "..."
+    text = re.sub(r"\.? See https?://\S+.*$", "", text)
+    text = text if len(text) <= 120 else text[:117] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
