@@ -8,6 +8,7 @@ new runs appear without a restart. Nothing here writes or recomputes what a run 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -234,18 +235,14 @@ def _read_json(run: Path, name: str) -> Any:
     return _CACHE.get(path, "json", load, lambda v: path.stat().st_size * 8 + 256)
 
 
-def load_manifest(path: PathLike) -> dict[str, Any]:
-    """manifest.json of run folder `path` (RunIncomplete when missing or not an object)."""
-    run = Path(path)
+def _manifest(run: Path) -> dict[str, Any]:
     manifest = _read_json(run, "manifest.json")
     if not isinstance(manifest, dict):
         raise RunIncomplete(f"run {run.name}: manifest.json is not a JSON object; re-run the backtest")
     return manifest
 
 
-def load_metrics(path: PathLike) -> dict[str, Any]:
-    """metrics.json of run folder `path`: {"aggregate": {...}, "per_symbol": {SYM: {...}}}."""
-    run = Path(path)
+def _metrics(run: Path) -> dict[str, Any]:
     metrics = _read_json(run, "metrics.json")
     if not (
         isinstance(metrics, dict)
@@ -260,29 +257,46 @@ def load_metrics(path: PathLike) -> dict[str, Any]:
 
 def load_symbol_metrics(path: PathLike, symbol: str | None = None) -> dict[str, Any]:
     """The aggregate metrics (symbol None) or one symbol's metrics from metrics.json."""
-    metrics = load_metrics(path)
+    run = Path(path)
+    metrics = _metrics(run)
     if symbol is None:
-        return metrics["aggregate"]
-    sym = _symbol(Path(path), symbol)
+        return copy.deepcopy(metrics["aggregate"])
+    sym = _symbol(run, symbol)
     per_symbol = metrics["per_symbol"].get(sym)
     if not isinstance(per_symbol, dict):
-        raise SymbolNotFound(f"run {Path(path).name} has no metrics for {sym} (it failed or produced none)")
-    return per_symbol
+        raise SymbolNotFound(f"run {run.name} has no metrics for {sym} (it failed or produced none)")
+    return copy.deepcopy(per_symbol)
 
 
-def load_config(path: PathLike) -> dict[str, Any]:
-    """config.json of run folder `path`: the fully resolved configuration that ran."""
-    run = Path(path)
+def _config(run: Path) -> dict[str, Any]:
     config = _read_json(run, "config.json")
     if not isinstance(config, dict):
         raise RunIncomplete(f"run {run.name}: config.json is not a JSON object; re-run the backtest")
     return config
 
 
+# Parsed JSON is cached and shared, so the public readers hand out copies.
+
+
+def load_manifest(path: PathLike) -> dict[str, Any]:
+    """manifest.json of run folder `path` (RunIncomplete when missing or not an object)."""
+    return copy.deepcopy(_manifest(Path(path)))
+
+
+def load_metrics(path: PathLike) -> dict[str, Any]:
+    """metrics.json of run folder `path`: {"aggregate": {...}, "per_symbol": {SYM: {...}}}."""
+    return copy.deepcopy(_metrics(Path(path)))
+
+
+def load_config(path: PathLike) -> dict[str, Any]:
+    """config.json of run folder `path`: the fully resolved configuration that ran."""
+    return copy.deepcopy(_config(Path(path)))
+
+
 def symbols(path: PathLike) -> list[str]:
     """The symbols of the run (manifest order)."""
     run = Path(path)
-    listed = load_manifest(run).get("symbols")
+    listed = _manifest(run).get("symbols")
     if not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
         raise RunIncomplete(
             f"run {run.name}: manifest.json 'symbols' is not a list of names; re-run the backtest"
@@ -294,7 +308,7 @@ def _symbol(run: Path, symbol: str) -> str:
     sym = validate_symbol(symbol)
     known = symbols(run)
     if sym not in known:
-        failed = load_manifest(run).get("failed_symbols")
+        failed = _manifest(run).get("failed_symbols")
         if isinstance(failed, dict) and sym in failed:
             raise SymbolNotFound(f"symbol {sym} failed in run {run.name}: {failed[sym]}")
         raise SymbolNotFound(f"symbol {sym} is not in run {run.name} (symbols: {', '.join(known) or 'none'})")
@@ -312,18 +326,10 @@ def _hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
-    """The manifest of a complete run; RunIncomplete names the first missing or bad file.
-
-    A run is complete when manifest.json parses, every file it lists exists inside the folder and
-    metrics.json has its two sections. The answer is cached until the folder (a file added, removed
-    or renamed) or its manifest changes. `verify=True` also compares every file's SHA-256 with the
-    manifest (reads every byte, never cached).
-    """
-    run = Path(path)
+def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
     folder = os.stat(run)
     stamp = (folder.st_mtime_ns, folder.st_ino)
-    manifest = load_manifest(run)
+    manifest = _manifest(run)
     hit = _CHECKED.get(str(run))
     if not verify and hit is not None and hit[0] == stamp and hit[1] is manifest:
         return manifest
@@ -335,15 +341,26 @@ def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
         member = _member(run, name, base)
         if verify and _hash(member) != digest:
             raise RunIncomplete(f"run {run.name}: {name} does not match its SHA-256 in manifest.json")
-    load_metrics(run)
+    _metrics(run)
     _CHECKED[str(run)] = (stamp, manifest)
     return manifest
+
+
+def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
+    """The manifest of a complete run; RunIncomplete names the first missing or bad file.
+
+    A run is complete when manifest.json parses, every file it lists exists inside the folder and
+    metrics.json has its two sections. The answer is cached until the folder (a file added, removed
+    or renamed) or its manifest changes. `verify=True` also compares every file's SHA-256 with the
+    manifest (reads every byte, never cached).
+    """
+    return copy.deepcopy(_check_run(Path(path), verify))
 
 
 def open_run(runs_dir: PathLike, run_id: str | None, verify: bool = False) -> Path:
     """run_dir() plus check_run(): the folder of a complete run."""
     path = run_dir(runs_dir, run_id)
-    check_run(path, verify=verify)
+    _check_run(path, verify)
     return path
 
 
@@ -369,12 +386,12 @@ def _summarize(run: Path) -> RunSummary:
     detail = None
     aggregate: dict[str, Any] = {}
     try:
-        manifest = check_run(run)
-        aggregate = load_metrics(run)["aggregate"]
+        manifest = _check_run(run)
+        aggregate = _metrics(run)["aggregate"]
     except RunIncomplete as exc:
         detail = str(exc)
         try:
-            manifest = load_manifest(run)
+            manifest = _manifest(run)
         except RunIncomplete:
             manifest = {}
     listed = manifest.get("symbols")
@@ -444,7 +461,7 @@ def latest_run_id(runs_dir: PathLike) -> str | None:
             candidate = (root / named).resolve()
             if _inside(candidate, root) and candidate.is_dir():
                 try:
-                    check_run(candidate)
+                    _check_run(candidate)
                     return named
                 except RunIncomplete:
                     pass
@@ -689,7 +706,7 @@ def load_bars(path: PathLike, symbol: str, session_date: date | str | None = Non
     table = _read_table(run, f"{_symbol(run, symbol)}_bars.parquet")
     day = _as_date(session_date, "session_date")
     if day is not None:
-        zone = ZoneInfo(str(load_config(run).get("session", {}).get("timezone", "America/New_York")))
+        zone = ZoneInfo(str(_config(run).get("session", {}).get("timezone", "America/New_York")))
         lo = datetime.combine(day, time(), zone).astimezone(UTC)
         hi = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
         typ = table.schema.field("timestamp").type

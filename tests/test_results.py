@@ -203,6 +203,16 @@ def test_load_json_files_equal_the_files(run):
     assert results.load_symbol_metrics(run, "qqq") == json.loads((run / "QQQ_metrics.json").read_text())
 
 
+def test_returned_json_is_a_copy_the_cache_keeps_its_own(run):
+    results.load_manifest(run)["symbols"].append("HACK")
+    results.load_metrics(run)["aggregate"]["total_r"] = 1e9
+    results.load_symbol_metrics(run)["total_r"] = 1e9
+    results.check_run(run)["run_id"] = "other"
+    assert results.symbols(run) == ["SPY", "QQQ"]
+    assert results.load_metrics(run) == json.loads((run / "metrics.json").read_text())
+    assert results.check_run(run)["run_id"] == run.name
+
+
 def test_nan_tokens_in_json_read_as_null(run):
     (run / "config.json").write_text('{"a": NaN, "b": [Infinity, -Infinity], "c": 1.5}')
     assert results.load_config(run) == {"a": None, "b": [None, None], "c": 1.5}
