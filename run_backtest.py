@@ -71,11 +71,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-name", type=_run_name, metavar="TAG", help="tag appended to the run id")
     p.add_argument("--seed", type=int, help="synthetic seed (overrides data.seed)")
+    _research_arguments(p)
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="show DEBUG logs")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
     p.add_argument("--version", action="version", version=f"orb {__version__}")
     return p
+
+
+def _research_arguments(p: argparse.ArgumentParser) -> None:
+    """Sweep, walk-forward and Dask flags (docs/research.md)."""
+    g = p.add_argument_group("research (docs/research.md)")
+    g.add_argument("--sweep", type=Path, metavar="FILE.yaml", help="backtest every sweep-file combination")
+    g.add_argument(
+        "--rank-by", type=_rank_key, default="total_r", metavar="METRIC", help="ranking metric (total_r)"
+    )
+    g.add_argument("--workers", type=_positive, metavar="N", help="worker processes (default: all cores)")
+    g.add_argument(
+        "--walk-forward", action="store_true", help="choose on train windows, trade the next test window"
+    )
+    g.add_argument("--wf-train", type=_positive, default=40, metavar="N", help="train sessions per fold (40)")
+    g.add_argument("--wf-test", type=_positive, default=10, metavar="N", help="test sessions per fold (10)")
+    g.add_argument("--wf-anchored", action="store_true", help="train from the first session (not rolling)")
+    g.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run the tasks on this Dask cluster")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _rank_key(text: str) -> str:
+    from orb.errors import ConfigError
+    from orb.research.sweep import check_rank_by
+
+    try:
+        return check_rank_by(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--rank-by {text!r} ")) from None
+
+
+def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Research flags that make no sense without --sweep (or with --report)."""
+    if args.sweep is None:
+        given = [f for f in ("walk_forward", "wf_anchored", "workers", "dask_scheduler") if getattr(args, f)]
+        if given:
+            p.error(f"--{given[0].replace('_', '-')} needs --sweep FILE.yaml (the parameter grid)")
+    elif args.report:
+        p.error("--report applies to single backtests, not to --sweep")
 
 
 def _run_name(text: str) -> str:
@@ -122,7 +166,9 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_research(parser, args)
     from loguru import logger
 
     from orb import console
@@ -196,6 +242,8 @@ def _main(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
     )
+    if args.sweep is not None:
+        return _research(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
     if not args.quiet:
         console.header(_header_rows(args, cfg, source, start, end, symbols))
     outcome = pipeline.run(request, cfg)
@@ -209,6 +257,34 @@ def _main(args: argparse.Namespace) -> int:
             console.error_line(message)
         console.console.print(str(outcome.run_dir))
     return 1 if outcome.failures else 0
+
+
+def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
+    """--sweep / --walk-forward: the research runner (orb.research.runner)."""
+    import os
+
+    from orb import console
+    from orb.research.runner import ResearchRequest, cli
+
+    research = ResearchRequest(
+        sweep_path=args.sweep,
+        rank_by=args.rank_by,
+        workers=args.workers or os.cpu_count() or 1,
+        scheduler=args.dask_scheduler,
+        walk_forward=args.walk_forward,
+        wf_train=args.wf_train,
+        wf_test=args.wf_test,
+        wf_anchored=args.wf_anchored,
+    )
+    if not args.quiet:
+        backend = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} process(es)"
+        mode = "walk-forward" if research.walk_forward else "sweep"
+        if research.walk_forward:
+            anchor = "anchored" if research.wf_anchored else "rolling"
+            mode += f" ({anchor}, {research.wf_train} train / {research.wf_test} test sessions)"
+        header["Research"] = f"{mode} of {args.sweep}, ranked by {research.rank_by}, on {backend}"
+        console.header(header)
+    return cli(request, cfg, research)
 
 
 if __name__ == "__main__":

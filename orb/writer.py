@@ -19,7 +19,7 @@ import pandas as pd
 
 from orb.errors import OutputError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 TMP_PREFIX = ".tmp-"
 TIME_COLUMNS = ("entry_time", "exit_time", "time", "timestamp")
 

@@ -1,0 +1,332 @@
+"""Research runs (`--sweep`, `--walk-forward`): load bars once, run the tasks, write one run folder.
+
+The folder goes through the same staging/publish/manifest steps as a backtest (orb.writer); the
+manifest adds `"mode": "sweep"` or `"walk_forward"`. Files and columns: docs/research.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from loguru import logger
+from rich import box
+from rich.table import Table
+
+from orb import console
+from orb.config import Config
+from orb.errors import ConfigError, DataError
+from orb.pipeline import RunRequest, _load_all, _manifest
+from orb.research.sweep import AGGREGATE, Combination, Sweep, check_rank_by, load_sweep, results_table
+from orb.research.tasks import Task, TaskResult, run_tasks
+from orb.research.walkforward import (
+    Fold,
+    folds_table,
+    make_folds,
+    robustness,
+    stitch,
+    train_table,
+    walk_forward,
+)
+from orb.sessions import schedule
+from orb.writer import (
+    base_run_id,
+    ensure_writable,
+    finish_manifest,
+    publish,
+    reserve_run_id,
+    staging,
+    sweep_stale,
+    write_csv,
+    write_json,
+    write_parquet,
+)
+
+TOP_ROWS = 10
+MAX_INVALID_LOGGED = 5
+
+
+@dataclass(frozen=True)
+class ResearchRequest:
+    """The research flags, after validation."""
+
+    sweep_path: Path
+    rank_by: str = "total_r"
+    workers: int = 1
+    scheduler: str | None = None
+    walk_forward: bool = False
+    wf_train: int = 40
+    wf_test: int = 10
+    wf_anchored: bool = False
+
+
+@dataclass(frozen=True)
+class ResearchOutcome:
+    run_dir: Path
+    mode: str  # sweep | walk_forward
+    table: pd.DataFrame  # sweep_results or wf_folds
+    summary: dict[str, Any] = field(default_factory=dict)  # walk-forward robustness figures
+    failures: dict[str, str] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
+def prepare(request: RunRequest, cfg: Config, research: ResearchRequest) -> tuple[Sweep, list[Fold]]:
+    """The checked sweep and the folds (empty for a sweep): every input error before any work."""
+    check_rank_by(research.rank_by)
+    sweep = load_sweep(research.sweep_path, cfg)
+    if not sweep.valid:
+        raise ConfigError(
+            f"sweep file {sweep.path}: all {len(sweep.combinations)} combinations are invalid, "
+            f"e.g. {sweep.invalid[0].error}"
+        )
+    folds: list[Fold] = []
+    if research.walk_forward:
+        sessions = [ts.date() for ts in schedule(request.start, request.end, cfg.session.calendar).index]
+        folds = make_folds(sessions, research.wf_train, research.wf_test, research.wf_anchored)
+    return sweep, folds
+
+
+def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) -> ResearchOutcome:
+    """A sweep or walk-forward run end to end; raise OrbError when nothing could be saved."""
+    started = time.perf_counter()
+    sweep, folds = prepare(request, cfg, research)
+    mode = "walk_forward" if research.walk_forward else "sweep"
+    ensure_writable(request.output_dir)
+    for stale in sweep_stale(request.output_dir):
+        logger.debug(f"removed the temp folder of a crashed run: {stale}")
+    run_id = reserve_run_id(request.output_dir, base_run_id(datetime.now(), request.run_name))
+    with staging(request.output_dir, run_id) as tmp:
+        sink = console.add_run_log(tmp / "run.log")
+        try:
+            logger.debug(f"command: {request.command}")
+            logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
+            _log_invalid(sweep)
+            loaded, failures = _load_all(request, cfg)
+            if not loaded:
+                detail = "; ".join(failures.values())
+                raise DataError(detail if len(failures) == 1 else f"every symbol failed: {detail}")
+            bars = {sym: item.bars for sym, item in loaded.items()}
+            backend = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} worker(s)"
+            logger.info(f"{mode}: {len(sweep.valid)} combinations on {backend}")
+            if research.walk_forward:
+                table, summary = _walk_forward(tmp, sweep, folds, bars, request, cfg, research)
+            else:
+                table, summary = _sweep(tmp, sweep, bars, request, research), {}
+            write_json(cfg.to_dict(), tmp / "config.json")
+            wall = time.perf_counter() - started
+            manifest = _manifest(request, cfg, run_id, loaded, failures, wall) | {"mode": mode}
+            finish_manifest(tmp, manifest)
+        finally:
+            logger.remove(sink)
+        run_dir = publish(tmp, request.output_dir, run_id)
+    return ResearchOutcome(run_dir, mode, table, summary, failures, time.perf_counter() - started)
+
+
+def _log_invalid(sweep: Sweep) -> None:
+    bad = sweep.invalid
+    for combo in bad[:MAX_INVALID_LOGGED]:
+        logger.warning(f"sweep combination {combo.index} skipped: {combo.error}")
+    if len(bad) > MAX_INVALID_LOGGED:
+        logger.warning(f"... and {len(bad) - MAX_INVALID_LOGGED} more invalid combinations (see sweep.json)")
+
+
+def _invalid_json(sweep: Sweep) -> list[dict[str, Any]]:
+    return [
+        {"combination": c.index, "params": json.loads(json.dumps(c.params, default=str)), "error": c.error}
+        for c in sweep.invalid
+    ]
+
+
+def _runner(research: ResearchRequest, bars, quiet: bool, label: str):
+    """A function running a list of tasks with a progress bar labelled `label`."""
+
+    def run(tasks: list[Task]) -> list[TaskResult]:
+        started = time.perf_counter()
+        with console.progress(quiet) as bar:
+            task_id = bar.add_task(label, total=len(tasks), rate="")
+
+            def tick(done: int) -> None:
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                bar.update(task_id, completed=done, rate=f"{rate:,.1f} tasks/s")
+
+            return run_tasks(
+                tasks, bars, workers=research.workers, scheduler=research.scheduler, progress=tick
+            )
+
+    return run
+
+
+def _sweep(tmp: Path, sweep: Sweep, bars, request: RunRequest, research: ResearchRequest) -> pd.DataFrame:
+    valid = sweep.valid
+    tasks = [Task(i, c.config, request.start, request.end) for i, c in enumerate(valid)]
+    results = _runner(research, bars, request.quiet, "Sweep")(tasks)
+    outcomes = [(c, r.per_symbol, r.aggregate) for c, r in zip(valid, results, strict=True)]
+    table = results_table(sweep, outcomes, research.rank_by)
+    write_parquet(table, tmp / "sweep_results.parquet")
+    write_csv(table, tmp / "sweep_results.csv")
+    best = table.iloc[0]
+    write_json(
+        {
+            "sweep_file": str(sweep.path),
+            "spec": sweep.spec,
+            "keys": list(sweep.keys),
+            "rank_by": research.rank_by,
+            "combinations": len(sweep.combinations),
+            "evaluated": len(valid),
+            "invalid": _invalid_json(sweep),
+            "best": {"combination": int(best["combination"]), "params": _params(valid, best)},
+        },
+        tmp / "sweep.json",
+    )
+    return table
+
+
+def _params(valid: list[Combination], row: pd.Series) -> dict[str, Any]:
+    return next(c.params for c in valid if c.index == int(row["combination"]))
+
+
+def _walk_forward(
+    tmp: Path,
+    sweep: Sweep,
+    folds: list[Fold],
+    bars,
+    request: RunRequest,
+    cfg: Config,
+    research: ResearchRequest,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    run = _runner(research, bars, request.quiet, "Walk-forward")
+    wf = walk_forward(sweep, folds, research.rank_by, run)
+    table = folds_table(wf, sweep)
+    oos = stitch(wf, cfg)
+    summary = robustness(wf, sweep)
+    write_parquet(table, tmp / "wf_folds.parquet")
+    write_csv(table, tmp / "wf_folds.csv")
+    write_parquet(train_table(wf, sweep, research.rank_by), tmp / "wf_train_results.parquet")
+    write_parquet(oos.trades, tmp / "wf_oos_trades.parquet")
+    write_csv(oos.trades, tmp / "wf_oos_trades.csv")
+    write_parquet(oos.equity, tmp / "wf_oos_equity.parquet")
+    write_json(
+        {
+            "sweep_file": str(sweep.path),
+            "spec": sweep.spec,
+            "keys": list(sweep.keys),
+            "rank_by": research.rank_by,
+            "train_sessions": research.wf_train,
+            "test_sessions": research.wf_test,
+            "anchored": research.wf_anchored,
+            "combinations": len(sweep.combinations),
+            "evaluated": len(sweep.valid),
+            "invalid": _invalid_json(sweep),
+            "robustness": summary,
+            "oos_metrics": oos.metrics,
+        },
+        tmp / "walk_forward.json",
+    )
+    return table, summary | {"oos_metrics": oos.metrics}
+
+
+# ---------------------------------------------------------------------------------------------- console
+def _fmt(value: Any, spec: str = "+.2f") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:{spec}}"
+    return str(value)
+
+
+def _labels(keys: tuple[str, ...]) -> list[str]:
+    """Short column labels: the last part of each dotted key, unless two keys share it."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return [short if last.count(short) == 1 else key for key, short in zip(keys, last, strict=True)]
+
+
+METRIC_LABELS = {
+    "total_trades": ("Trades", "d"),
+    "total_r": ("Total R", "+.2f"),
+    "win_rate": ("Win %", ".1%"),
+    "profit_factor": ("PF", ".2f"),
+    "max_drawdown_r": ("Max DD R", ".2f"),
+    "sharpe": ("Sharpe", ".2f"),
+}
+
+
+def _param_text(row: pd.Series, keys: tuple[str, ...]) -> str:
+    return " ".join(f"{label}={_fmt(row[k], 'g')}" for k, label in zip(keys, _labels(keys), strict=True))
+
+
+def _table(title: str) -> Table:
+    return Table(
+        title=title, title_style="bold", header_style="bold magenta", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+
+
+def print_sweep(table: pd.DataFrame, keys: tuple[str, ...], rank_by: str) -> None:
+    """The best combinations (aggregate rows) as a Rich table; parameters wrap, numbers never do."""
+    agg = table[table["symbol"] == AGGREGATE].head(TOP_ROWS)
+    metrics = dict(METRIC_LABELS)
+    metrics.setdefault(rank_by, (rank_by, ".3g"))
+    out = _table(f"Top {len(agg)} combinations by {rank_by} (all symbols)")
+    out.add_column("Rank", justify="right", no_wrap=True)
+    out.add_column("#", justify="right", no_wrap=True)
+    out.add_column("Parameters", ratio=1, min_width=12, overflow="fold")
+    for label, _ in metrics.values():
+        out.add_column(label, justify="right", no_wrap=True, min_width=len(label))
+    for _, row in agg.iterrows():
+        out.add_row(
+            str(row["rank"]),
+            str(row["combination"]),
+            _param_text(row, keys),
+            *(_fmt(row[m], spec) for m, (_, spec) in metrics.items()),
+        )
+    console.console.print(out)
+
+
+def print_walk_forward(table: pd.DataFrame, keys: tuple[str, ...], summary: dict[str, Any]) -> None:
+    """The folds and the robustness figures."""
+    out = _table("Walk-forward folds (chosen on train, traded on test)")
+    out.add_column("Fold", justify="right", no_wrap=True)
+    out.add_column("Test window", no_wrap=True)
+    out.add_column("Chosen parameters", ratio=1, min_width=12, overflow="fold")
+    for col in ("IS R", "OOS R", "OOS trades"):
+        out.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    for _, row in table.iterrows():
+        out.add_row(
+            str(row["fold"]),
+            f"{row['test_start']}..{row['test_end']}",
+            _param_text(row, keys),
+            _fmt(row["is_total_r"]),
+            _fmt(row["oos_total_r"]),
+            str(row["oos_total_trades"]),
+        )
+    console.console.print(out)
+    eff = summary["efficiency"]
+    console.console.print(
+        f"OOS total R {summary['oos_total_r']:+.2f} over {summary['folds']} folds; "
+        f"walk-forward efficiency {'-' if eff is None else f'{eff:.2f}'}; "
+        f"profitable OOS folds {summary['profitable_fold_share']:.0%}; "
+        f"combination changed {summary['combination_changes']} times",
+        markup=False,
+        highlight=False,
+    )
+
+
+def cli(request: RunRequest, cfg: Config, research: ResearchRequest) -> int:
+    """`run_backtest.py --sweep ...`: run, print the tables, return the exit code."""
+    outcome = run_research(request, cfg, research)
+    sweep_keys = tuple(c for c in outcome.table.columns if "." in c)
+    if not request.quiet:
+        if outcome.mode == "sweep":
+            print_sweep(outcome.table, sweep_keys, research.rank_by)
+        else:
+            print_walk_forward(outcome.table, sweep_keys, outcome.summary)
+        console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
+    else:
+        for message in outcome.failures.values():
+            console.error_line(message)
+        console.console.print(str(outcome.run_dir))
+    return 1 if outcome.failures else 0

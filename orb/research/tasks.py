@@ -1,0 +1,165 @@
+"""The research task function and the backends that run it: in-process, a local process pool or Dask.
+
+`evaluate(task, bars)` is the one task function. The bars of every symbol are sent to each worker
+once (pool initializer, or Dask `scatter(broadcast=True)`); tasks carry only a config and a window.
+Results come back in task order whatever the backend and worker count.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from orb.config import Config
+from orb.engine import EventLoopBacktest
+from orb.errors import OrbError
+from orb.pipeline import _aggregate, _symbol_metrics
+
+Bars = Mapping[str, pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Backtest every symbol with `config` on the sessions start..end (earlier bars warm up only)."""
+
+    index: int
+    config: Config
+    start: date
+    end: date
+    keep_frames: bool = False  # also return trades, equity and sessions (walk-forward test windows)
+
+
+@dataclass(frozen=True)
+class Frames:
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+    sessions: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    index: int
+    per_symbol: dict[str, dict]  # symbol -> metric keys
+    aggregate: dict  # metric keys + symbols, avg_r_per_trade
+    frames: dict[str, Frames] | None
+
+
+def evaluate(task: Task, bars: Bars) -> TaskResult:
+    """Run `task` on `bars` (symbol -> bar contract). Bars after the window's last session are cut off
+    before the engine sees them, so nothing after `end` can influence the result."""
+    results = {}
+    for sym, sym_bars in bars.items():
+        cutoff = pd.Timestamp(task.end, tz=task.config.session.timezone) + pd.Timedelta(days=1)
+        visible = sym_bars.iloc[: sym_bars.index.searchsorted(cutoff.tz_convert("UTC"))]
+        results[sym] = EventLoopBacktest(task.config, sym).run(visible, start=task.start, end=task.end)
+    per_symbol = {sym: _symbol_metrics(res, task.config) for sym, res in results.items()}
+    frames = (
+        {sym: Frames(res.trades, res.equity, res.sessions) for sym, res in results.items()}
+        if task.keep_frames
+        else None
+    )
+    return TaskResult(task.index, per_symbol, _aggregate(results, task.config), frames)
+
+
+Progress = Callable[[int], None]  # called with the number of tasks finished so far
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    bars: Bars,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> list[TaskResult]:
+    """Results of `tasks` in task order: on the Dask `scheduler` when given, else `workers` local
+    processes (1: in this process)."""
+    if not tasks:
+        return []
+    tick = progress or (lambda done: None)
+    if scheduler is not None:
+        results = _run_dask(tasks, bars, scheduler, tick)
+    elif workers <= 1 or len(tasks) == 1:
+        results = []
+        for task in tasks:
+            results.append(evaluate(task, bars))
+            tick(len(results))
+    else:
+        results = _run_pool(tasks, bars, min(workers, len(tasks)), tick)
+    return sorted(results, key=lambda r: r.index)
+
+
+_WORKER_BARS: Bars = {}
+
+
+def _init_worker(bars: Bars) -> None:
+    """Pool initializer: keep the bars for every task of this worker; Ctrl-C is the parent's job."""
+    global _WORKER_BARS
+    _WORKER_BARS = bars
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _evaluate_in_worker(task: Task) -> TaskResult:
+    return evaluate(task, _WORKER_BARS)
+
+
+def _run_pool(tasks: Sequence[Task], bars: Bars, workers: int, tick: Progress) -> list[TaskResult]:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(dict(bars),))
+    try:
+        futures = [pool.submit(_evaluate_in_worker, task) for task in tasks]
+        results = []
+        for future in as_completed(futures):
+            results.append(future.result())
+            tick(len(results))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
+def _run_dask(tasks: Sequence[Task], bars: Bars, address: str, tick: Progress) -> list[TaskResult]:
+    try:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise OrbError(
+            "--dask-scheduler needs the 'distributed' package: pip install dask distributed"
+        ) from None
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise OrbError(
+            f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); "
+            f"start one with `dask scheduler` or fix --dask-scheduler"
+        ) from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=30)
+        except TimeoutError:
+            raise OrbError(
+                f"the Dask scheduler at {address} has no worker after 30 s; start one with "
+                f"`dask worker {address}` from the project folder"
+            ) from None
+        shared = client.scatter([dict(bars)], broadcast=True, hash=False)[0]
+        prefix = f"orb-task-{uuid.uuid4().hex[:12]}"
+        futures = [
+            client.submit(evaluate, task, shared, key=f"{prefix}-{task.index}", pure=False) for task in tasks
+        ]
+        results = []
+        for future in dask_completed(futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - a remote failure becomes one line
+                raise OrbError(
+                    f"a Dask task failed on a worker: {type(exc).__name__}: {exc} "
+                    f"(workers need this project importable: start `dask worker` from its folder)"
+                ) from exc
+            tick(len(results))
+    return results
