@@ -288,6 +288,13 @@ def test_new_runs_appear_without_restart_and_temp_folders_stay_hidden(own_runs, 
     assert get(api, "/health")["runs"] == 2
 
 
+def test_missing_or_empty_runs_folder(tmp_path):
+    api = TestClient(create_app(tmp_path / "absent", api_key="", cors_origins=""))
+    assert get(api, "/health") == {"status": "ok", "runs_dir": str(tmp_path / "absent"), "runs": 0}
+    assert get(api, "/api/runs") == []
+    assert "no complete run" in get(api, "/api/trades", status=404)["detail"]
+
+
 def test_damaged_run_is_listed_incomplete_and_answers_409(own_runs, real_run):
     (own_runs / real_run.name / "QQQ_equity.parquet").unlink()
     api = TestClient(create_app(own_runs, api_key="", cors_origins=""))
