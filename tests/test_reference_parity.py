@@ -639,3 +639,69 @@ def test_synthetic_early_close_flattens_on_the_last_bar_present():
     assert eve, "the planted early-close case must be exercised"
     assert eve[-1]["exit_reason"] == "eod"
     assert eve[-1]["exit_time"] == local("2024-12-24", "12:58")
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeded random configurations: many rule combinations at once
+# ---------------------------------------------------------------------------------------------
+
+
+def random_overrides(seed: int) -> dict:
+    """A valid random mix of the strategy keys (deterministic per seed)."""
+    rng = np.random.default_rng(seed)
+
+    def pick(*options):
+        return options[int(rng.integers(len(options)))]
+
+    t_r = pick((1.0, 1.5, 3.0), (0.5, 1.0, 1.5), (0.3, 0.6, 0.9))
+    t1_pct = pick(0.0, 0.3, 0.5, 1 / 3)
+    mode = pick("stop", "stop", "close", "or_candle")
+    min_w, max_w = pick((None, None), (0.05, None), (0.25, 1.75), (None, 0.8))
+    return {
+        "orb.atr_period": pick(2, 3, 5, 14),
+        "confluence.rel_volume.lookback_sessions": pick(1, 3, 5, 14),
+        "entry.mode": mode,
+        "orb.base_minutes": pick(5, 10, 15, 30),
+        "orb.adaptive": bool(rng.random() < 0.2),
+        "orb.min_width_atr": min_w,
+        "orb.max_width_atr": max_w,
+        "orb.validate": bool(rng.random() < 0.3),
+        "trade.stop_mode": pick("or_opposite", "atr", "atr_capped"),
+        "trade.stop_buffer": pick(0.0, 0.0, 0.05),
+        "trade.atr_stop_mult": pick(0.3, 0.8, 1.5),
+        "trade.partials": bool(rng.random() < 0.6),
+        "trade.t1_pct": t1_pct,
+        "trade.t2_pct": pick(0.0, 0.25, 0.5) if t1_pct <= 0.5 else 0.0,
+        "trade.t1_r": t_r[0],
+        "trade.t2_r": t_r[1],
+        "trade.runner_r": t_r[2],
+        "trade.target_r": pick(0.5, 1.0, 2.0),
+        "trade.be_buffer": pick(0.0, 0.0, 0.02, -0.02),
+        "trade.same_bar": pick("pessimistic", "ohlc_path"),
+        "trade.flatten_time": pick(None, None, "13:30", "15:00"),
+        "entry.buffer_fixed": pick(0.0, 0.0, 0.03),
+        "entry.buffer_atr": pick(0.0, 0.0, 0.05),
+        "entry.cutoff": pick("15:00", "12:30", "16:00", "11:00"),
+        "confluence.enabled": bool(rng.random() < 0.7),
+        "confluence.required": pick(1, 2, 3),
+        "confluence.adx.enabled": bool(rng.random() < 0.3),
+        "confluence.adx.period": pick(2, 3, 5),
+        "confluence.adx.threshold": pick(18.0, 30.0),
+        "confluence.price_action.pivot_len": pick(1, 3, 20),
+        "confluence.vwap.enabled": bool(rng.random() < 0.8),
+        "confluence.profile.weight": pick(1.0, 0.5, 2.0),
+        "governance.max_signals_per_day": pick(1, 2, 5),
+        "governance.lockout_after_losses": pick(0, 1, 2),
+        "governance.max_daily_loss_r": pick(None, 3.0, 0.5),
+        "risk.risk_per_trade": pick(0.01, 0.01, 0.000004, 0.05),
+        "risk.max_leverage": pick(4.0, 0.5),
+        "costs.slippage_per_share": pick(0.01, 0.0, 0.05),
+    }
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_parity_random_configs(engine_cls, spy_2011, seed):
+    config = with_overrides(load_config(), random_overrides(seed))
+    bars = spy_2011 if seed % 2 else synthetic_bars(seed=seed)
+    ref = check_parity(engine_cls, bars, config, "X")
+    assert ref["trades"] or ref["events"], "nothing was compared"
