@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -525,6 +526,7 @@ def test_eqker_loader_keeps_the_missing_minutes():
 SYN_START, SYN_END = "2024-09-03", "2024-12-31"  # holds the 13:00 closes of 2024-11-29 and 2024-12-24
 
 
+@lru_cache(maxsize=8)
 def synthetic_bars(step: int = 1, seed: int = 7, empty_or: bool = True) -> pd.DataFrame:
     """Seeded random-walk bars over every XNYS session from SYN_START to SYN_END, with planted defects.
 
