@@ -2,7 +2,7 @@
 
 `create_app()` builds the app; `api_server.py` exposes it for `uvicorn api_server:app` and
 `python api_server.py`. Errors map to JSON `detail`: malformed id or parameter 422, unknown run or
-symbol 404, damaged run 409, missing or wrong API key 401.
+symbol 404, damaged run or a file off the run format 409, missing or wrong API key 401.
 """
 
 from __future__ import annotations
@@ -16,16 +16,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
+from fastapi.exceptions import ResponseValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    WithJsonSchema,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from orb import __version__, results
 from orb.results import (
@@ -391,10 +386,21 @@ def create_app(
     async def _incomplete(request: Request, exc: Exception) -> JSONResponse:
         return _error(409, exc)
 
+    @app.exception_handler(ValidationError)
+    @app.exception_handler(ResponseValidationError)
+    async def _off_format(request: Request, exc: ValidationError | ResponseValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        detail = (
+            f"a file of this run does not match run-format.md ({where}: {first.get('msg', exc)}); re-run it"
+        )
+        return JSONResponse(status_code=409, content={"detail": detail})
+
     @app.get(
         "/health", response_model=Health, tags=["health"], summary="Liveness and runs count (no key needed)"
     )
     def health() -> Health:
+        """Always open (no API key): the runs folder served and how many run folders it shows."""
         return Health(runs_dir=str(root), runs=len(results.list_runs(root)))
 
     guards = [Depends(_api_key_guard(key))] if key else []
@@ -440,6 +446,7 @@ def create_app(
             ),
         ],
     ) -> RunDetail:
+        """manifest.json (command, data sources and hashes, versions, file hashes) plus aggregate metrics."""
         path = open_run(run_id)
         return RunDetail(
             run_id=path.name,

@@ -314,6 +314,21 @@ def test_unreadable_parquet_answers_409_not_500(own_runs, real_run):
     assert get(api, "/api/trades?limit=1")["total"] > 0  # the rest of the run still answers
 
 
+def test_files_off_the_run_format_answer_409_not_500(own_runs, real_run):
+    run = own_runs / real_run.name
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["per_symbol"]["SPY"]["total_trades"] = "many"
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    trades = pd.read_parquet(run / "QQQ_trades.parquet")
+    trades.assign(session_date="not a date").to_parquet(run / "QQQ_trades.parquet", index=False)
+    api = TestClient(create_app(own_runs, api_key="", cors_origins=""))
+    detail = get(api, "/api/metrics/core?symbol=SPY", status=409)["detail"]
+    assert "does not match run-format.md" in detail and "total_trades" in detail
+    detail = get(api, "/api/trades?symbol=QQQ", status=409)["detail"]
+    assert "does not match run-format.md" in detail and "session_date" in detail
+    assert get(api, "/api/metrics/core?symbol=QQQ")["metrics"] == metrics["per_symbol"]["QQQ"]
+
+
 def test_nan_in_files_becomes_null(tmp_path):
     run = build_run(tmp_path / "runs")
     api = TestClient(create_app(tmp_path / "runs", api_key="", cors_origins=""))
