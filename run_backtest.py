@@ -140,25 +140,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
-def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date, date]:
+def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date | None, date | None]:
     """--start/--end, or the defaults of interfaces.md: recent sessions ending yesterday."""
     from orb.errors import UsageError
     from orb.sessions import recent_sessions, schedule
 
     start, end = args.start, args.end
+    if source == "file":  # omitted dates: the file's own first/last session
+        if start is not None and end is not None and end < start:
+            raise UsageError(f"--end {end} is before --start {start}; swap them")
+        return start, end
     if start is None or end is None:
-        count = DEFAULT_SESSIONS.get(source)
-        if count is None:
-            if start is None and end is None:
-                return date(1995, 1, 1), date.today() - timedelta(days=1)
-            count = DEFAULT_SESSIONS["synthetic"]
+        count = DEFAULT_SESSIONS[source]
         last = end or date.today() - timedelta(days=1)
         first, last_ts = recent_sessions(last, count, calendar)
         start = start or first.date()
         end = end or last_ts.date()
     if end < start:
         raise UsageError(f"--end {end} is before --start {start}; swap them")
-    if source != "file" and schedule(start, end, calendar).empty:
+    if schedule(start, end, calendar).empty:
         raise UsageError(
             f"no trading session between {start} and {end} (weekend or holiday); widen the range"
         )
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _header_rows(args, cfg, source: str, start: date, end: date, symbols: tuple[str, ...]) -> dict[str, str]:
+def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -> dict[str, str]:
     data = {"file": f"file {args.data}", "synthetic": f"synthetic (seed {cfg.data.seed})"}.get(
         source, "Yahoo"
     )
@@ -207,7 +207,7 @@ def _header_rows(args, cfg, source: str, start: date, end: date, symbols: tuple[
     ]
     return {
         "Symbols": " ".join(symbols),
-        "Sessions": f"{start} .. {end}",
+        "Sessions": f"{start or 'first in file'} .. {end or 'last in file'}",
         "Data": data + (f", cache {args.cache_dir}" if args.cache else ""),
         "Interval": cfg.data.interval,
         "Strategy": ", ".join(strategy),

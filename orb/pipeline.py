@@ -46,8 +46,8 @@ class RunRequest:
     """What the command line asked for, after validation."""
 
     symbols: tuple[str, ...]
-    start: date
-    end: date
+    start: date | None  # None (file source only): the data's first session
+    end: date | None  # None (file source only): the data's last session
     source: str  # yahoo | synthetic | file
     output_dir: Path
     data_path: Path | None = None
@@ -236,7 +236,9 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
             metrics = {"aggregate": aggregate, "per_symbol": per_symbol}
             write_json(metrics, tmp / "metrics.json")
             write_json(cfg.to_dict(), tmp / "config.json")
-            manifest = _manifest(request, cfg, run_id, loaded, failures, time.perf_counter() - started)
+            manifest = _manifest(
+                request, cfg, run_id, loaded, results, failures, time.perf_counter() - started
+            )
             finish_manifest(tmp, manifest)
             if request.report:  # reports read the staged run through orb.results, so after a manifest
                 from orb.report import write_report
@@ -276,6 +278,7 @@ def _manifest(
     cfg: Config,
     run_id: str,
     loaded: dict[str, LoadedBars],
+    results: dict[str, BacktestResult],
     failures: dict[str, str],
     wall: float,
 ) -> dict:
@@ -285,8 +288,8 @@ def _manifest(
         "command": request.command,
         "symbols": list(loaded),
         "failed_symbols": failures,
-        "start": request.start.isoformat(),
-        "end": request.end.isoformat(),
+        "start": str(request.start or min(r.sessions["session_date"].min() for r in results.values())),
+        "end": str(request.end or max(r.sessions["session_date"].max() for r in results.values())),
         "interval": cfg.data.interval,
         "sources": {sym: item.source for sym, item in loaded.items()},
         "data_sha256": {sym: item.sha256 for sym, item in loaded.items()},

@@ -350,3 +350,14 @@ def test_report_flag_writes_a_hashed_self_contained_report(tmp_path):
     assert '<script src="http' not in html and "plotly" in html.lower()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["files"]["SPY_report.html"] == hashlib.sha256(report.read_bytes()).hexdigest()
+
+
+def test_file_run_without_dates_covers_the_whole_file(tmp_path):
+    parquet = REAL / "spy_1min_2011-01_2011-03_utc_barstart.parquet"
+    code, out = run_cli(tmp_path, "--symbols", "SPY", "--data", str(parquet), "-q")
+    assert code == 0
+    (run_dir,) = visible_runs(out)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert (manifest["start"], manifest["end"]) == ("2011-01-03", "2011-03-31")
+    assert manifest["sources"]["SPY"] == f"file:{parquet}"
+    assert len(pd.read_parquet(run_dir / "SPY_sessions.parquet")) == 43

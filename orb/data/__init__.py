@@ -43,8 +43,8 @@ def load_symbol(
     symbol: str,
     *,
     config: Config,
-    start: date,
-    end: date,
+    start: date | None,
+    end: date | None,
     source: str,
     data_path: Path | None = None,
     cache_dir: Path | None = None,
@@ -52,25 +52,32 @@ def load_symbol(
 ) -> LoadedBars:
     """Bars of `symbol` for the sessions start..end plus the configured warm-up sessions before start.
 
+    For the file source, `start`/`end` None mean the file's first/last session (no extra warm-up).
+
     Problems that were fixed or tolerated are returned in `warnings` (not logged here).
     """
     symbol = validate_symbol(symbol)
     if source not in SOURCES:
         raise UsageError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
-    if start > end:
+    if source == "file" and data_path is None:
+        raise UsageError("the file source needs a path: pass --data PATH")
+    if source != "file" and (start is None or end is None):
+        raise UsageError(f"the {source} source needs --start and --end dates")
+    if start is not None and end is not None and start > end:
         raise UsageError(f"start {start} is after end {end}; swap them")
     calendar = config.session.calendar
-    sessions = schedule(start, end, calendar)
-    if sessions.empty:
-        raise UsageError(
-            f"no {calendar} trading session between {start} and {end}; pick dates that include one"
-        )
-    first = session_offset(start, config.data.warmup_sessions, calendar).date()
-    last = sessions.index[-1].date()
+    first = last = None
+    if end is not None:
+        sessions = schedule(start or end, end, calendar)
+        if sessions.empty:
+            raise UsageError(
+                f"no {calendar} trading session between {start} and {end}; pick dates that include one"
+            )
+        last = sessions.index[-1].date()
+    if start is not None:
+        first = session_offset(start, config.data.warmup_sessions, calendar).date()
     warnings: list[str] = []
     if source == "file":
-        if data_path is None:
-            raise UsageError("the file source needs a path: pass --data PATH")
         bars, path, warnings = load_file(
             data_path, symbol, config=config, start=start, first=first, last=last
         )

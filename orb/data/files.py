@@ -122,9 +122,17 @@ def _to_utc(stamps: pd.Series, timezone: str) -> pd.DatetimeIndex:
 
 
 def load_file(
-    data_path: Path, symbol: str, *, config: Config, start: date, first: date, last: date
+    data_path: Path,
+    symbol: str,
+    *,
+    config: Config,
+    start: date | None,
+    first: date | None,
+    last: date | None,
 ) -> tuple[pd.DataFrame, Path, list[str]]:
-    """(bars, file, warnings): the regular-hours bars of sessions first..last from the symbol's file."""
+    """(bars, file, warnings): the regular-hours bars of sessions first..last from the symbol's file.
+
+    `first`/`last` None mean the file's own first/last day; `start` None means no warm-up check."""
     path = resolve_path(data_path, symbol)
     frame, time_format = _read_raw(path)
     missing = [c for c in (*PRICE_COLUMNS, "volume") if c not in frame.columns]
@@ -149,7 +157,11 @@ def load_file(
     warnings: list[str] = []
     table, fixes = tidy_index(table, symbol)
     warnings += fixes
-    sched = schedule(first, last, config.session.calendar)
+    if (first is None or last is None) and not table.empty:
+        local = table.index.tz_convert(config.session.timezone)
+        first = first or (local.min() - pd.Timedelta(days=1)).date()
+        last = last or local.max().date()
+    sched = schedule(first or last, last or first, config.session.calendar)
     native = spacing_minutes(regular_hours(table, sched), sched)
     if config.data.file_bar_label == "end":
         table = table.set_axis(
@@ -173,7 +185,8 @@ def load_file(
     violations = ohlc_violation_warning(bars, symbol)
     if violations:
         warnings.append(violations)
-    warnings += _warmup_note(bars, symbol, path, config, start, sched)
+    if start is not None:
+        warnings += _warmup_note(bars, symbol, path, config, start, sched)
     return bars, path, warnings
 
 
