@@ -361,3 +361,11 @@ def test_file_run_without_dates_covers_the_whole_file(tmp_path):
     assert (manifest["start"], manifest["end"]) == ("2011-01-03", "2011-03-31")
     assert manifest["sources"]["SPY"] == f"file:{parquet}"
     assert len(pd.read_parquet(run_dir / "SPY_sessions.parquet")) == 43
+
+
+def test_yahoo_limit_fails_before_any_output_or_download(tmp_path, capsys):
+    code, out = run_cli(tmp_path, "--symbols", "SPY", "--start", "2020-01-02", "--end", "2020-01-10")
+    assert code == 1
+    text = capsys.readouterr().out
+    assert text.startswith("error: Yahoo serves 1m bars only for the last 30 days")
+    assert "--interval" in text and "--data" in text and "--synthetic" in text
