@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from orb.config import Config
 from orb.errors import ConfigError, DataError
 from orb.pipeline import RunRequest, _load_all, _manifest
 from orb.research.sweep import AGGREGATE, Combination, Sweep, check_rank_by, load_sweep, results_table
-from orb.research.tasks import Task, TaskResult, run_tasks
+from orb.research.tasks import Runner, Task, TaskResult, open_backend
 from orb.research.walkforward import (
     Fold,
     folds_table,
@@ -33,7 +34,6 @@ from orb.research.walkforward import (
     train_table,
     walk_forward,
 )
-from orb.sessions import schedule
 from orb.writer import (
     base_run_id,
     ensure_writable,
@@ -75,8 +75,8 @@ class ResearchOutcome:
     wall_seconds: float = 0.0
 
 
-def prepare(request: RunRequest, cfg: Config, research: ResearchRequest) -> tuple[Sweep, list[Fold]]:
-    """The checked sweep and the folds (empty for a sweep): every input error before any work."""
+def check_sweep(cfg: Config, research: ResearchRequest) -> Sweep:
+    """The checked sweep with at least one valid combination (ConfigError otherwise)."""
     check_rank_by(research.rank_by)
     sweep = load_sweep(research.sweep_path, cfg)
     if not sweep.valid:
@@ -84,17 +84,26 @@ def prepare(request: RunRequest, cfg: Config, research: ResearchRequest) -> tupl
             f"sweep file {sweep.path}: all {len(sweep.combinations)} combinations are invalid, "
             f"e.g. {sweep.invalid[0].error}"
         )
-    folds: list[Fold] = []
-    if research.walk_forward:
-        sessions = [ts.date() for ts in schedule(request.start, request.end, cfg.session.calendar).index]
-        folds = make_folds(sessions, research.wf_train, research.wf_test, research.wf_anchored)
-    return sweep, folds
+    return sweep
+
+
+def data_sessions(bars: dict[str, pd.DataFrame], request: RunRequest, timezone: str) -> list[date]:
+    """Session dates with bars of any symbol in start..end (a missing date: the data's first/last)."""
+    days = sorted(
+        {
+            d.date()
+            for b in bars.values()
+            for d in pd.DatetimeIndex(b.index).tz_convert(timezone).normalize().unique()
+        }
+    )
+    first, last = request.start or days[0], request.end or days[-1]
+    return [d for d in days if first <= d <= last]
 
 
 def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) -> ResearchOutcome:
     """A sweep or walk-forward run end to end; raise OrbError when nothing could be saved."""
     started = time.perf_counter()
-    sweep, folds = prepare(request, cfg, research)
+    sweep = check_sweep(cfg, research)
     mode = "walk_forward" if research.walk_forward else "sweep"
     ensure_writable(request.output_dir)
     for stale in sweep_stale(request.output_dir):
@@ -111,15 +120,28 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
                 detail = "; ".join(failures.values())
                 raise DataError(detail if len(failures) == 1 else f"every symbol failed: {detail}")
             bars = {sym: item.bars for sym, item in loaded.items()}
-            backend = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} worker(s)"
-            logger.info(f"{mode}: {len(sweep.valid)} combinations on {backend}")
-            if research.walk_forward:
-                table, summary = _walk_forward(tmp, sweep, folds, bars, request, cfg, research)
-            else:
-                table, summary = _sweep(tmp, sweep, bars, request, research), {}
+            sessions = data_sessions(bars, request, cfg.session.timezone)
+            if not sessions:
+                raise DataError(f"no session with bars between {request.start} and {request.end}")
+            request = replace(request, start=sessions[0], end=sessions[-1])
+            folds = (
+                make_folds(sessions, research.wf_train, research.wf_test, research.wf_anchored)
+                if research.walk_forward
+                else []
+            )
+            where = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} worker(s)"
+            logger.info(f"{mode}: {len(sweep.valid)} combinations on {where}")
+            workers = min(research.workers, len(sweep.valid) * max(len(folds), 1))
+            with open_backend(bars, workers=workers, scheduler=research.scheduler) as backend:
+                if research.walk_forward:
+                    run = _with_progress(backend, request.quiet, "Walk-forward")
+                    table, summary = _walk_forward(tmp, sweep, folds, run, cfg, research)
+                else:
+                    run = _with_progress(backend, request.quiet, "Sweep")
+                    table, summary = _sweep(tmp, sweep, run, request, research), {}
             write_json(cfg.to_dict(), tmp / "config.json")
             wall = time.perf_counter() - started
-            manifest = _manifest(request, cfg, run_id, loaded, failures, wall) | {"mode": mode}
+            manifest = _manifest(request, cfg, run_id, loaded, {}, failures, wall) | {"mode": mode}
             finish_manifest(tmp, manifest)
         finally:
             logger.remove(sink)
@@ -142,29 +164,30 @@ def _invalid_json(sweep: Sweep) -> list[dict[str, Any]]:
     ]
 
 
-def _runner(research: ResearchRequest, bars, quiet: bool, label: str):
-    """A function running a list of tasks with a progress bar labelled `label`."""
+def _with_progress(backend: Runner, quiet: bool, label: str) -> Callable[[list[Task]], list[TaskResult]]:
+    """`backend` with a progress bar over each list of tasks (walk-forward: train, then test windows)."""
 
     def run(tasks: list[Task]) -> list[TaskResult]:
         started = time.perf_counter()
         with console.progress(quiet) as bar:
-            task_id = bar.add_task(label, total=len(tasks), rate="")
+            name = f"{label} {'test' if tasks[0].keep_frames else 'train'}" if label != "Sweep" else label
+            task_id = bar.add_task(name, total=len(tasks), rate="")
 
             def tick(done: int) -> None:
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 bar.update(task_id, completed=done, rate=f"{rate:,.1f} tasks/s")
 
-            return run_tasks(
-                tasks, bars, workers=research.workers, scheduler=research.scheduler, progress=tick
-            )
+            results = backend(tasks, tick)
+        took = time.perf_counter() - started
+        logger.debug(f"{name}: {len(tasks)} tasks in {took:.2f} s ({len(tasks) / max(took, 1e-9):.1f}/s)")
+        return results
 
     return run
 
 
-def _sweep(tmp: Path, sweep: Sweep, bars, request: RunRequest, research: ResearchRequest) -> pd.DataFrame:
+def _sweep(tmp: Path, sweep: Sweep, run, request: RunRequest, research: ResearchRequest) -> pd.DataFrame:
     valid = sweep.valid
-    tasks = [Task(i, c.config, request.start, request.end) for i, c in enumerate(valid)]
-    results = _runner(research, bars, request.quiet, "Sweep")(tasks)
+    results = run([Task(i, c.config, request.start, request.end) for i, c in enumerate(valid)])
     outcomes = [(c, r.per_symbol, r.aggregate) for c, r in zip(valid, results, strict=True)]
     table = results_table(sweep, outcomes, research.rank_by)
     write_parquet(table, tmp / "sweep_results.parquet")
@@ -194,12 +217,10 @@ def _walk_forward(
     tmp: Path,
     sweep: Sweep,
     folds: list[Fold],
-    bars,
-    request: RunRequest,
+    run,
     cfg: Config,
     research: ResearchRequest,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    run = _runner(research, bars, request.quiet, "Walk-forward")
     wf = walk_forward(sweep, folds, research.rank_by, run)
     table = folds_table(wf, sweep)
     oos = stitch(wf, cfg)

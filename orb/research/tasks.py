@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import signal
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -68,31 +69,45 @@ def evaluate(task: Task, bars: Bars) -> TaskResult:
 
 
 Progress = Callable[[int], None]  # called with the number of tasks finished so far
+Runner = Callable[[Sequence[Task], Progress | None], list[TaskResult]]
+
+
+@contextmanager
+def open_backend(bars: Bars, *, workers: int = 1, scheduler: str | None = None) -> Iterator[Runner]:
+    """A function running tasks on `bars`, returning results in task order: on the Dask `scheduler` when
+    given, else on `workers` local processes (1: in this process). The workers and their copy of the
+    bars are set up here, once, before any progress display starts."""
+    if scheduler is not None:
+        with _dask(bars, scheduler) as run:
+            yield _ordered(run)
+    elif workers <= 1:
+        yield _ordered(
+            lambda tasks, tick: [_ticked(evaluate(t, bars), tick, i) for i, t in enumerate(tasks, 1)]
+        )
+    else:
+        with _pool(bars, workers) as run:
+            yield _ordered(run)
 
 
 def run_tasks(
-    tasks: Sequence[Task],
-    bars: Bars,
-    *,
-    workers: int = 1,
-    scheduler: str | None = None,
-    progress: Progress | None = None,
+    tasks: Sequence[Task], bars: Bars, *, workers: int = 1, scheduler: str | None = None
 ) -> list[TaskResult]:
-    """Results of `tasks` in task order: on the Dask `scheduler` when given, else `workers` local
-    processes (1: in this process)."""
-    if not tasks:
-        return []
-    tick = progress or (lambda done: None)
-    if scheduler is not None:
-        results = _run_dask(tasks, bars, scheduler, tick)
-    elif workers <= 1 or len(tasks) == 1:
-        results = []
-        for task in tasks:
-            results.append(evaluate(task, bars))
-            tick(len(results))
-    else:
-        results = _run_pool(tasks, bars, min(workers, len(tasks)), tick)
-    return sorted(results, key=lambda r: r.index)
+    """`tasks` on a backend opened for this call only."""
+    with open_backend(bars, workers=workers, scheduler=scheduler) as run:
+        return run(tasks, None)
+
+
+def _ordered(run: Callable[[Sequence[Task], Progress], list[TaskResult]]) -> Runner:
+    def ordered(tasks: Sequence[Task], progress: Progress | None = None) -> list[TaskResult]:
+        results = run(tasks, progress or (lambda done: None)) if tasks else []
+        return sorted(results, key=lambda r: r.index)
+
+    return ordered
+
+
+def _ticked(result: TaskResult, tick: Progress, done: int) -> TaskResult:
+    tick(done)
+    return result
 
 
 _WORKER_BARS: Bars = {}
@@ -109,29 +124,38 @@ def _evaluate_in_worker(task: Task) -> TaskResult:
     return evaluate(task, _WORKER_BARS)
 
 
-def _run_pool(tasks: Sequence[Task], bars: Bars, workers: int, tick: Progress) -> list[TaskResult]:
+def _ready() -> bool:
+    return bool(_WORKER_BARS)
+
+
+@contextmanager
+def _pool(bars: Bars, workers: int) -> Iterator[Callable[[Sequence[Task], Progress], list[TaskResult]]]:
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(dict(bars),))
     try:
-        futures = [pool.submit(_evaluate_in_worker, task) for task in tasks]
-        results = []
-        for future in as_completed(futures):
-            results.append(future.result())
-            tick(len(results))
-    except BaseException:
+        for future in [pool.submit(_ready) for _ in range(workers)]:  # start the workers now
+            future.result()
+
+        def run(tasks: Sequence[Task], tick: Progress) -> list[TaskResult]:
+            futures = [pool.submit(_evaluate_in_worker, task) for task in tasks]
+            try:
+                return [_ticked(f.result(), tick, i) for i, f in enumerate(as_completed(futures), 1)]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
+        yield run
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return results
 
 
-def _run_dask(tasks: Sequence[Task], bars: Bars, address: str, tick: Progress) -> list[TaskResult]:
+@contextmanager
+def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progress], list[TaskResult]]]:
     try:
         from distributed import Client
         from distributed import as_completed as dask_completed
     except ImportError:
-        raise OrbError(
-            "--dask-scheduler needs the 'distributed' package: pip install dask distributed"
-        ) from None
+        raise OrbError("--dask-scheduler needs the packages dask and distributed (pip install)") from None
     try:
         client = Client(address, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -148,18 +172,23 @@ def _run_dask(tasks: Sequence[Task], bars: Bars, address: str, tick: Progress) -
                 f"`dask worker {address}` from the project folder"
             ) from None
         shared = client.scatter([dict(bars)], broadcast=True, hash=False)[0]
-        prefix = f"orb-task-{uuid.uuid4().hex[:12]}"
-        futures = [
-            client.submit(evaluate, task, shared, key=f"{prefix}-{task.index}", pure=False) for task in tasks
-        ]
-        results = []
-        for future in dask_completed(futures):
-            try:
-                results.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - a remote failure becomes one line
-                raise OrbError(
-                    f"a Dask task failed on a worker: {type(exc).__name__}: {exc} "
-                    f"(workers need this project importable: start `dask worker` from its folder)"
-                ) from exc
-            tick(len(results))
-    return results
+
+        def run(tasks: Sequence[Task], tick: Progress) -> list[TaskResult]:
+            batch = f"orb-{uuid.uuid4().hex[:12]}"
+            futures = [
+                client.submit(evaluate, t, shared, key=f"{batch}-{t.index}", pure=False) for t in tasks
+            ]
+            results = []
+            for future in dask_completed(futures):
+                try:
+                    results.append(future.result())
+                except Exception as exc:  # noqa: BLE001 - a remote failure becomes one line
+                    client.cancel(futures)
+                    raise OrbError(
+                        f"a Dask task failed on a worker: {type(exc).__name__}: {exc} "
+                        f"(workers need this project importable: start `dask worker` from its folder)"
+                    ) from exc
+                tick(len(results))
+            return results
+
+        yield run
