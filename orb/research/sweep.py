@@ -81,13 +81,27 @@ class RandomSpec(_Model):
     seed: int = 0
     params: dict[str, list[Any] | Range] = {}
 
-    @field_validator("params")
+    @field_validator("params", mode="before")
     @classmethod
-    def _non_empty(cls, v: dict[str, list[Any] | Range]) -> dict[str, list[Any] | Range]:
-        for key, choices in v.items():
-            if isinstance(choices, list) and not choices:
-                raise ValueError(f"{key}: give at least one value")
-        return v
+    def _choices_or_range(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v  # pydantic names the type error
+        out: dict[str, Any] = {}
+        for key, how in v.items():
+            if isinstance(how, list) and how:
+                out[key] = how
+            elif isinstance(how, dict):
+                try:
+                    out[key] = Range.model_validate(how)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(str(p) for p in first["loc"])
+                    raise ValueError(
+                        f"{key}{'.' + where if where else ''}: {first['msg'].removeprefix('Value error, ')}"
+                    ) from None
+            else:
+                raise ValueError(f"{key}: expected a non-empty list of values or {{min: .., max: ..}}")
+        return out
 
 
 class SweepFile(_Model):
