@@ -23,6 +23,8 @@ from orb.errors import OrbError
 from orb.pipeline import _aggregate, _symbol_metrics
 
 Bars = Mapping[str, pd.DataFrame]
+DASK_CONNECT_TIMEOUT = "10s"  # to reach the scheduler
+DASK_WORKER_WAIT = 30  # seconds to wait for a first worker
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progre
     except ImportError:
         raise OrbError("--dask-scheduler needs the packages dask and distributed (pip install)") from None
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise OrbError(
             f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); "
@@ -165,10 +167,10 @@ def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progre
         ) from None
     with client:
         try:
-            client.wait_for_workers(1, timeout=30)
+            client.wait_for_workers(1, timeout=DASK_WORKER_WAIT)
         except TimeoutError:
             raise OrbError(
-                f"the Dask scheduler at {address} has no worker after 30 s; start one with "
+                f"the Dask scheduler at {address} has no worker after {DASK_WORKER_WAIT} s; start one with "
                 f"`dask worker {address}` from the project folder"
             ) from None
         shared = client.scatter([dict(bars)], broadcast=True, hash=False)[0]
@@ -179,7 +181,7 @@ def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progre
                 client.submit(evaluate, t, shared, key=f"{batch}-{t.index}", pure=False) for t in tasks
             ]
             results = []
-            for future in dask_completed(futures):
+            for future in dask_completed(futures, loop=client.loop):
                 try:
                     results.append(future.result())
                 except Exception as exc:  # noqa: BLE001 - a remote failure becomes one line
