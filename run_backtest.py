@@ -94,12 +94,29 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--wf-test", type=_positive, default=10, metavar="N", help="test sessions per fold (10)")
     g.add_argument("--wf-anchored", action="store_true", help="train from the first session (not rolling)")
     g.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run the tasks on this Dask cluster")
+    g.add_argument(
+        "--monte-carlo", type=_positive, metavar="N", help="bootstrap the trades' R N times (seed: --seed)"
+    )
+    g.add_argument("--mc-by-session", action="store_true", help="resample whole sessions, not trades")
+    g.add_argument(
+        "--mc-dd", type=_r_value, nargs="+", metavar="R", help="drawdown thresholds in R (5 10 20)"
+    )
 
 
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return int(text)
+
+
+def _r_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a drawdown in R >= 0, e.g. 10, got {text!r}")
+    return value
 
 
 def _rank_key(text: str) -> str:
@@ -113,7 +130,12 @@ def _rank_key(text: str) -> str:
 
 
 def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Research flags that make no sense without --sweep (or with --report)."""
+    """Research flags that make no sense without --sweep (or with --report), Monte Carlo flags without
+    --monte-carlo or with a plain sweep."""
+    if args.monte_carlo is None and (args.mc_by_session or args.mc_dd):
+        p.error(f"--{'mc-by-session' if args.mc_by_session else 'mc-dd'} needs --monte-carlo N")
+    if args.monte_carlo is not None and args.sweep is not None and not args.walk_forward:
+        p.error("--monte-carlo applies to a backtest or a --walk-forward, not to a plain --sweep")
     if args.sweep is None:
         given = [f for f in ("walk_forward", "wf_anchored", "workers", "dask_scheduler") if getattr(args, f)]
         if given:
@@ -245,6 +267,7 @@ def _main(args: argparse.Namespace) -> int:
         report=args.report,
         quiet=args.quiet,
         command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
+        monte_carlo=_monte_carlo(args),
     )
     if args.sweep is not None:
         return _research(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
@@ -255,12 +278,29 @@ def _main(args: argparse.Namespace) -> int:
         console.symbol_table(outcome.metrics["per_symbol"])
         console.aggregate_table(outcome.metrics["aggregate"])
         console.skipped_table(outcome.skipped)
+        if request.monte_carlo is not None:
+            from orb.research.runner import print_monte_carlo
+
+            print_monte_carlo(outcome.run_dir)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():
             console.error_line(message)
         console.console.print(str(outcome.run_dir))
     return 1 if outcome.failures else 0
+
+
+def _monte_carlo(args: argparse.Namespace):
+    """The --monte-carlo request, or None."""
+    if args.monte_carlo is None:
+        return None
+    from orb.research.runner import MonteCarloRequest
+
+    return MonteCarloRequest(
+        paths=args.monte_carlo,
+        by_session=args.mc_by_session,
+        dd_thresholds=tuple(args.mc_dd or MonteCarloRequest.dd_thresholds),
+    )
 
 
 def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
@@ -279,6 +319,7 @@ def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) ->
         wf_train=args.wf_train,
         wf_test=args.wf_test,
         wf_anchored=args.wf_anchored,
+        monte_carlo=request.monte_carlo,
     )
     if not args.quiet:
         backend = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} process(es)"

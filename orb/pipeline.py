@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,9 @@ from orb.writer import (
     write_parquet,
 )
 
+if TYPE_CHECKING:
+    from orb.research.runner import MonteCarloRequest
+
 ROUTINE_SKIPS = {"warmup", "width_below_min", "width_above_max", "zero_width"}
 LIBRARIES = ("pandas", "numpy", "pyarrow", "pydantic", "exchange_calendars", "rich", "loguru")
 
@@ -56,6 +60,7 @@ class RunRequest:
     report: bool = False
     quiet: bool = False
     command: str = ""
+    monte_carlo: MonteCarloRequest | None = None  # --monte-carlo N: bootstrap all_trades (orb.research)
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,10 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
             )
             write_parquet(all_trades, tmp / "all_trades.parquet")
             write_csv(all_trades, tmp / "all_trades.csv")
+            if request.monte_carlo is not None:
+                from orb.research.runner import monte_carlo_files
+
+                monte_carlo_files(all_trades, tmp, request.monte_carlo, cfg.data.seed)
             write_parquet(
                 combine_equity({s: r.equity for s, r in results.items()}, cfg.risk.initial_capital),
                 tmp / "combined_equity.parquet",

@@ -349,6 +349,9 @@ def test_cli_all_combinations_invalid_is_an_error(tmp_path, capsys):
         (["--sweep", "x.yaml", "--rank-by", "nope"], "is not a metric key"),
         (["--sweep", "x.yaml", "--workers", "0"], "whole number >= 1"),
         (["--sweep", "x.yaml", "--report"], "--report applies to single backtests"),
+        (["--sweep", "x.yaml", "--monte-carlo", "100"], "not to a plain --sweep"),
+        (["--mc-by-session"], "--mc-by-session needs --monte-carlo N"),
+        (["--monte-carlo", "100", "--mc-dd", "-1"], "drawdown in R >= 0"),
     ],
 )
 def test_cli_research_flag_misuse_exits_2(tmp_path, capsys, args, needle):

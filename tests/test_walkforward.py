@@ -262,3 +262,28 @@ def test_cli_walk_forward_writes_its_run_folder(tmp_path, anchored):
     assert info["robustness"]["folds"] == len(folds)
     trades = pd.read_parquet(run_dir / "wf_oos_trades.parquet")
     assert info["oos_metrics"]["aggregate"]["total_r"] == pytest.approx(trades["r_multiple"].sum())
+
+
+# ------------------------------------------------------------------------------------------ --monte-carlo
+@pytest.mark.parametrize("walk_forward", [False, True])
+def test_cli_monte_carlo_files_join_the_run_folder(tmp_path, walk_forward):
+    path = tmp_path / "grid.yaml"
+    path.write_text("grid:\n  orb.base_minutes: [5, 15]\n")
+    research = (
+        ["--sweep", str(path), "--walk-forward", "--wf-train", "15", "--wf-test", "10"]
+        if walk_forward
+        else []
+    )
+    mc = ["--monte-carlo", "300", "--mc-by-session", "--mc-dd", "2", "4.5", "--seed", "7"]
+    code, out = run_cli(tmp_path, "--symbols", "SPY", *SYNTH, *research, *mc, "-q")
+    assert code == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    mc_files = {"montecarlo_summary.json", "montecarlo_bands.parquet", "montecarlo_paths.parquet"}
+    assert mc_files <= set(json.loads((run_dir / "manifest.json").read_text())["files"])
+    summary = json.loads((run_dir / "montecarlo_summary.json").read_text())
+    assert (summary["n_paths"], summary["seed"], summary["resample"]) == (300, 7, "sessions")
+    assert summary["drawdown_thresholds_r"] == [2.0, 4.5]
+    trades = pd.read_parquet(run_dir / ("wf_oos_trades.parquet" if walk_forward else "all_trades.parquet"))
+    assert summary["n_trades"] == len(trades)  # the bootstrap resampled this run's (OOS) trades
+    assert summary["observed"]["total_r"] == pytest.approx(trades["r_multiple"].sum())
+    assert len(pd.read_parquet(run_dir / "montecarlo_paths.parquet")) == 300

@@ -23,6 +23,7 @@ from orb import console
 from orb.config import Config
 from orb.errors import ConfigError, DataError
 from orb.pipeline import RunRequest, _load_all, _manifest
+from orb.research.montecarlo import SUMMARY_FILE, monte_carlo, write_monte_carlo
 from orb.research.sweep import AGGREGATE, Combination, Sweep, check_rank_by, load_sweep, results_table
 from orb.research.tasks import Runner, Task, TaskResult, open_backend
 from orb.research.walkforward import (
@@ -63,6 +64,28 @@ class ResearchRequest:
     wf_train: int = 40
     wf_test: int = 10
     wf_anchored: bool = False
+    monte_carlo: MonteCarloRequest | None = None  # walk-forward: bootstrap the stitched OOS trades
+
+
+@dataclass(frozen=True)
+class MonteCarloRequest:
+    """`--monte-carlo N` with `--mc-by-session` and `--mc-dd R ...`; the seed is data.seed (--seed)."""
+
+    paths: int
+    by_session: bool = False
+    dd_thresholds: tuple[float, ...] = (5.0, 10.0, 20.0)
+
+
+def monte_carlo_files(trades: pd.DataFrame, folder: Path, mc: MonteCarloRequest, seed: int) -> list[str]:
+    """Bootstrap `trades` (orb.research.montecarlo) and write its files into the staged run `folder`."""
+    result = monte_carlo(trades, mc.paths, seed, by_session=mc.by_session, dd_thresholds=mc.dd_thresholds)
+    names = write_monte_carlo(result, folder)
+    units = "sessions" if mc.by_session else "trades"
+    logger.info(
+        f"Monte Carlo: {mc.paths:,} paths over {result.n_units:,} {units} (seed {seed}); "
+        f"median total R {result.percentiles['total_r']['p50']:+.2f}"
+    )
+    return names
 
 
 @dataclass(frozen=True)
@@ -231,6 +254,8 @@ def _walk_forward(
     write_parquet(oos.trades, tmp / "wf_oos_trades.parquet")
     write_csv(oos.trades, tmp / "wf_oos_trades.csv")
     write_parquet(oos.equity, tmp / "wf_oos_equity.parquet")
+    if research.monte_carlo is not None:
+        monte_carlo_files(oos.trades, tmp, research.monte_carlo, cfg.data.seed)
     write_json(
         {
             "sweep_file": str(sweep.path),
@@ -336,6 +361,35 @@ def print_walk_forward(table: pd.DataFrame, keys: tuple[str, ...], summary: dict
     )
 
 
+def print_monte_carlo(run_dir: Path) -> None:
+    """Percentiles and drawdown probabilities from the run's montecarlo_summary.json."""
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    out = _table(
+        f"Monte Carlo: {summary['n_paths']:,} resamplings of {summary['n_units']:,} {summary['resample']}"
+    )
+    out.add_column("Statistic")
+    for col in ("observed", "p5", "p25", "p50", "p75", "p95"):
+        out.add_column(col, justify="right", no_wrap=True)
+    for stat, label in (
+        ("total_r", "Total R"),
+        ("max_drawdown_r", "Max drawdown R"),
+        ("longest_losing_streak", "Longest losing streak"),
+    ):
+        spec = ".0f" if stat == "longest_losing_streak" else "+.2f"
+        row = summary["percentiles"][stat]
+        out.add_row(
+            label,
+            _fmt(float(summary["observed"][stat]), spec),
+            *(_fmt(row[f"p{q}"], spec) for q in (5, 25, 50, 75, 95)),
+        )
+    console.console.print(out)
+    probs = ", ".join(
+        f"{t:g} R: {summary['prob_max_drawdown_exceeds'][key]:.1%}"
+        for t, key in zip(summary["drawdown_thresholds_r"], summary["prob_max_drawdown_exceeds"], strict=True)
+    )
+    console.console.print(f"P(max drawdown deeper than) {probs}", markup=False, highlight=False)
+
+
 def cli(request: RunRequest, cfg: Config, research: ResearchRequest) -> int:
     """`run_backtest.py --sweep ...`: run, print the tables, return the exit code."""
     outcome = run_research(request, cfg, research)
@@ -345,6 +399,8 @@ def cli(request: RunRequest, cfg: Config, research: ResearchRequest) -> int:
             print_sweep(outcome.table, sweep_keys, research.rank_by)
         else:
             print_walk_forward(outcome.table, sweep_keys, outcome.summary)
+            if research.monte_carlo is not None:
+                print_monte_carlo(outcome.run_dir)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():
