@@ -1261,6 +1261,25 @@ SCENARIOS += [
         overrides={"trade.same_bar": "ohlc_path"},
     ),
     Scenario(
+        "s9_9_zero_net_r_leaves_loss_count_unchanged",
+        day(*OR_ROWS,
+            E_LONG,                                        # 1: long 101.0
+            ("09:33", 101.0, 101.05, 99.95, 100.5, 1000),  # 1: full stop -> count 1; equity 99,000
+            ("09:34", 100.5, 101.2, 100.4, 101.1, 1000),   # 2: long 101.0, 990 shares
+            ("09:35", 101.5, 102.2, 99.9, 101.1, 1000),    # 2: T1 102 (495), then stop 100 (495): 0 R
+            ("09:36", 101.1, 101.2, 100.5, 100.6, 1000),   # unarmed touch; closes inside
+            ("09:37", 100.6, 101.2, 100.5, 101.1, 1000),   # 3: long 101.0 (count 1 < 2), 990 shares
+            ("09:38", 101.1, 101.15, 99.9, 100.5, 1000),   # 3: full stop -> count 2: locked out
+            ("09:39", 100.5, 101.2, 100.4, 101.1, 1000),   # armed, touched: lockout_losses
+            ("09:40", 101.1, 101.2, 101.0, 101.1, 1000)),  # last bar
+        [T("long", "09:32", 101.0, "09:33", 100.0, "stop", 1000),
+         T("long", "09:34", 101.0, "09:35", 100.0, "stop", 990, t1=True, extra={"r_multiple": 0.0}),
+         T("long", "09:37", 101.0, "09:38", 100.0, "stop", 990)],
+        [("09:39", "long", "lockout_losses")],
+        overrides={"trade.same_bar": "ohlc_path", "governance.lockout_after_losses": 2,
+                   "governance.max_signals_per_day": 5, "governance.max_daily_loss_r": None},
+    ),
+    Scenario(
         "s9_5_entry_bar_stop_counts_as_full_stop_loss",
         day(*OR_ROWS,
             ("09:32", 99.5, 101.8, 99.4, 101.0, 1000),     # long 101.75, stopped on the entry bar at 100.0
