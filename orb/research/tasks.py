@@ -171,7 +171,7 @@ def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progre
         except TimeoutError:
             raise OrbError(
                 f"the Dask scheduler at {address} has no worker after {DASK_WORKER_WAIT} s; start one with "
-                f"`dask worker {address}` from the project folder"
+                f"`PYTHONPATH=<project folder> dask worker {address}`"
             ) from None
         shared = client.scatter([dict(bars)], broadcast=True, hash=False)[0]
 
@@ -186,9 +186,10 @@ def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progre
                     results.append(future.result())
                 except Exception as exc:  # noqa: BLE001 - a remote failure becomes one line
                     client.cancel(futures)
+                    first = (str(exc).splitlines() or [""])[0]
                     raise OrbError(
-                        f"a Dask task failed on a worker: {type(exc).__name__}: {exc} "
-                        f"(workers need this project importable: start `dask worker` from its folder)"
+                        f"a Dask task failed: {type(exc).__name__}: {first} (the scheduler and the workers "
+                        f"need this project importable: start them with PYTHONPATH=<project folder>)"
                     ) from exc
                 tick(len(results))
             return results
