@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -31,6 +35,7 @@ from orb.research.sweep import (
 from orb.research.tasks import Task, run_tasks
 from orb.schema import METRIC_KEYS
 
+ROOT = Path(__file__).resolve().parent.parent
 BASE = load_config()
 START, END = date(2024, 1, 2), date(2024, 2, 9)
 SYNTH = ["--synthetic", "--start", "2024-01-02", "--end", "2024-02-09"]
@@ -361,3 +366,33 @@ def test_cli_research_flag_misuse_exits_2(tmp_path, capsys, args, needle):
     text = capsys.readouterr()
     assert needle in one_error_line(text.out + text.err)
     assert visible_runs(tmp_path / "runs") == []
+
+
+def test_ctrl_c_during_a_sweep_stops_the_workers_and_leaves_no_run(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "runs"
+    path = sweep_file(
+        tmp_path, "grid:\n  costs.slippage_per_share: [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07]\n"
+    )
+    cmd = [sys.executable, str(ROOT / "run_backtest.py"), "--symbols", "SPY", "QQQ", "--synthetic"]
+    cmd += ["--start", "2019-01-02", "--end", "2023-12-29", "--sweep", str(path), "--workers", "2"]
+    proc = subprocess.Popen(
+        [*cmd, "--output-dir", str(out)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    workers: list = []
+    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+        workers = psutil.Process(proc.pid).children()
+        time.sleep(0.05)
+    assert len(workers) == 2, "the pool never started"
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output and "Traceback" not in output
+    assert visible_runs(out) == [] and not list(out.glob(".tmp-*"))
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
