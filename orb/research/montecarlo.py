@@ -59,7 +59,7 @@ class MonteCarloResult:
             "n_trades": self.n_trades,
             "n_units": self.n_units,
             "percentiles": self.percentiles,
-            "mean": {stat: float(np.mean(getattr(self, stat))) if self.n_paths else 0.0 for stat in STATS},
+            "mean": {stat: float(np.mean(getattr(self, stat))) for stat in STATS},
             "observed": self.observed,
             "drawdown_thresholds_r": list(self.dd_thresholds),
             "prob_max_drawdown_exceeds": {
@@ -106,7 +106,8 @@ def monte_carlo(
             draw = rng.integers(0, n_units, size=(b - a, n_units))
             total[a:b], max_dd[a:b], streak[a:b], cum_units[a:b] = _path_stats(unit_r[draw], unit_real[draw])
     obs_total, obs_dd, obs_streak, obs_cum = _path_stats(unit_r[None], unit_real[None])
-    band_values = _sorted_percentiles(np.sort(cum_units, axis=0), PERCENTILES)
+    cum_units.sort(axis=0)  # in place: the per-path cum R is not needed past the bands
+    band_values = _sorted_percentiles(cum_units, PERCENTILES)
     bands = pd.DataFrame(
         {
             "step": np.arange(1, n_units + 1, dtype=np.int64),
