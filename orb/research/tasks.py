@@ -56,10 +56,11 @@ class TaskResult:
 def evaluate(task: Task, bars: Bars) -> TaskResult:
     """Run `task` on `bars` (symbol -> bar contract). Bars after the window's last session are cut off
     before the engine sees them, so nothing after `end` can influence the result."""
+    next_day = pd.Timestamp(task.end, tz=task.config.session.timezone) + pd.Timedelta(days=1)
+    cutoff = next_day.tz_convert("UTC")
     results = {}
     for sym, sym_bars in bars.items():
-        cutoff = pd.Timestamp(task.end, tz=task.config.session.timezone) + pd.Timedelta(days=1)
-        visible = sym_bars.iloc[: sym_bars.index.searchsorted(cutoff.tz_convert("UTC"))]
+        visible = sym_bars.iloc[: sym_bars.index.searchsorted(cutoff)]
         results[sym] = EventLoopBacktest(task.config, sym).run(visible, start=task.start, end=task.end)
     per_symbol = {sym: _symbol_metrics(res, task.config) for sym, res in results.items()}
     frames = (
