@@ -27,6 +27,7 @@ from orb.research.walkforward import folds_table, make_folds, robustness, stitch
 START, END = date(2024, 1, 2), date(2024, 2, 29)
 SYNTH = ["--synthetic", "--start", "2024-01-02", "--end", "2024-02-29"]
 GRID = "grid:\n  orb.base_minutes: [5, 15, 30]\n"
+SYMS = ("SPY", "QQQ")
 
 
 def sessions_of(bars: dict[str, pd.DataFrame], tz: str = "America/New_York") -> list[date]:
@@ -245,6 +246,7 @@ def test_cli_walk_forward_writes_its_run_folder(tmp_path, anchored):
         "wf_oos_trades.csv",
         "wf_oos_equity.parquet",
         "walk_forward.json",
+        "metrics.json",
         "config.json",
     }
     assert {p.name for p in run_dir.iterdir()} == files | {"manifest.json", "run.log"}
@@ -261,7 +263,13 @@ def test_cli_walk_forward_writes_its_run_folder(tmp_path, anchored):
     assert (info["train_sessions"], info["test_sessions"], info["anchored"]) == (15, 10, anchored)
     assert info["robustness"]["folds"] == len(folds)
     trades = pd.read_parquet(run_dir / "wf_oos_trades.parquet")
-    assert info["oos_metrics"]["aggregate"]["total_r"] == pytest.approx(trades["r_multiple"].sum())
+    oos = json.loads((run_dir / "metrics.json").read_text())
+    assert oos["aggregate"]["total_r"] == pytest.approx(trades["r_multiple"].sum())
+    assert (
+        oos["aggregate"]["total_trades"]
+        == len(trades)
+        == sum(oos["per_symbol"][s]["total_trades"] for s in SYMS)
+    )
 
 
 # ------------------------------------------------------------------------------------------ --monte-carlo

@@ -269,11 +269,11 @@ def _walk_forward(
             "evaluated": len(sweep.valid),
             "invalid": _invalid_json(sweep),
             "robustness": summary,
-            "oos_metrics": oos.metrics,
         },
         tmp / "walk_forward.json",
     )
-    return table, summary | {"oos_metrics": oos.metrics}
+    write_json(oos.metrics, tmp / "metrics.json")  # the walk-forward's result: its stitched OOS run
+    return table, summary
 
 
 # ---------------------------------------------------------------------------------------------- console
