@@ -1343,6 +1343,171 @@ SCENARIOS += [
         overrides={"entry.mode": "or_candle", "trade.partials": False},
     ),
 ]
+VWAP_DOWN_OR = [
+    ("09:30", 100.5, 101.0, 100.0, 100.5, 1000),  # typical 100.5
+    ("09:31", 100.5, 100.8, 100.2, 100.3, 1000),  # typical 100.4333: VWAP 100.467 > close 100.3
+]
+PA_DOWN_EQUAL_LOW_OR = [
+    ("09:30", 100.8, 101.0, 100.0, 100.4, 1000),
+    ("09:31", 100.4, 100.7, 100.0, 100.1, 1000),  # lower high, equal low: not a lower low
+]
+PA_DOWN_OR = [
+    ("09:30", 100.8, 101.0, 100.0, 100.4, 1000),
+    ("09:31", 100.4, 100.7, 99.9, 100.1, 1000),  # lower high and lower low; OR 101 / 99.9
+]
+SHORT_BLOCKED = [("09:32", "short", "confluence")]
+CLOSE_SHORT_TAIL = [
+    ("09:34", 99.75, 99.8, 99.6, 99.7, 1000),  # fill at the open 99.75: R 1.25 -> 800
+    ("09:35", 99.7, 99.8, 99.6, 99.65, 1000),  # last bar: eod 99.65
+]
+
+SCENARIOS += [
+    Scenario(
+        "s5_same_bar_ohlc_path_long_doji_walks_low_first",
+        day(*OR_ROWS,
+            E_LONG,                                        # long 101.0
+            ("09:33", 101.5, 102.2, 99.9, 101.5, 1000),    # close == open: O->L->H->C, the stop 100 first
+            ("09:34", 100.6, 100.7, 100.4, 100.5, 1000)),  # last bar
+        [T("long", "09:32", 101.0, "09:33", 100.0, "stop", 1000)],
+        overrides={"trade.same_bar": "ohlc_path"},
+    ),
+    Scenario(
+        "s5_same_bar_ohlc_path_short_doji_walks_low_first",
+        day(*OR_ROWS,
+            E_SHORT,                                       # short 100.0: stop 101, T1 99
+            ("09:33", 99.5, 101.1, 98.9, 99.5, 1000),      # close == open: O->L->H->C: T1 99, then stop 101
+            ("09:34", 99.5, 99.6, 99.4, 99.5, 1000)),      # last bar (short unarmed)
+        [T("short", "09:32", 100.0, "09:33", 101.0, "stop", 1000, t1=True, extra={"gross_pnl": 0.0},
+           fills=(("entry", "09:32", 100.0, 1000), ("t1", "09:33", 99.0, 500),
+                  ("stop", "09:33", 101.0, 500)))],
+        overrides={"trade.same_bar": "ohlc_path"},
+    ),
+    Scenario(
+        "s9_11_short_touching_trigger_and_target_fills",
+        day(*OR_ROWS,
+            ("09:32", 100.4, 100.5, 100.0, 100.2, 1000),   # low == lower 100: short at 100.0
+            ("09:33", 100.2, 100.3, 99.0, 99.1, 1000),     # low == T1 99: 500 at 99.0
+            ("09:34", 99.1, 99.2, 99.05, 99.1, 1000)),     # last bar: eod 500 at 99.1
+        [T("short", "09:32", 100.0, "09:34", 99.1, "eod", 1000, t1=True, extra={"gross_pnl": 950.0})],
+    ),
+    Scenario(
+        "s3_buffer_fixed_moves_short_trigger",
+        day(*OR_ROWS,
+            ("09:32", 100.4, 100.5, 99.8, 99.9, 1000),     # lower 99.75 not reached; armed
+            ("09:33", 99.9, 100.0, 99.7, 99.8, 1000),      # short at 99.75; stop 101, R 1.25 -> 800
+            ("09:34", 99.8, 99.9, 99.65, 99.7, 1000)),     # last bar: eod 99.7
+        [T("short", "09:33", 99.75, "09:34", 99.7, "eod", 800)],
+        overrides={"entry.buffer_fixed": 0.25},
+    ),
+    Scenario(
+        "s3_close_mode_short_fills_at_next_open",
+        day(*OR_ROWS,
+            ("09:32", 100.4, 100.5, 99.7, 99.8, 1000),     # close 99.8 < lower: signal
+            ("09:33", 99.75, 99.8, 99.6, 99.7, 1000),      # fill at the open 99.75: R 1.25 -> 800
+            ("09:34", 99.7, 99.8, 99.6, 99.65, 1000)),     # last bar: eod 99.65
+        [T("short", "09:33", 99.75, "09:34", 99.65, "eod", 800)],
+        overrides={"entry.mode": "close"},
+    ),
+    Scenario(
+        "s9_17_close_mode_short_close_at_level_arms_without_signal",
+        day(*OR_ROWS,
+            ("09:32", 100.4, 100.5, 99.7, 100.0, 1000),    # close == lower: no signal (strict)
+            ("09:33", 100.0, 100.1, 99.7, 99.8, 1000),     # close(t-1) == lower arms; 99.8 < 100: signal
+            *CLOSE_SHORT_TAIL),
+        [T("short", "09:34", 99.75, "09:35", 99.65, "eod", 800)],
+        overrides={"entry.mode": "close"},
+    ),
+    Scenario(
+        "s9_17_close_mode_long_close_at_level_arms_without_signal",
+        day(*OR_ROWS,
+            ("09:32", 100.6, 101.3, 100.5, 101.0, 1000),   # close == upper: no signal (strict)
+            ("09:33", 101.0, 101.3, 100.9, 101.2, 1000),   # close(t-1) == upper arms; close 101.2: signal
+            ("09:34", 101.25, 101.4, 101.2, 101.3, 1000),  # fill at the open 101.25 -> 800
+            ("09:35", 101.3, 101.5, 101.2, 101.4, 1000)),  # last bar: eod 101.4
+        [T("long", "09:34", 101.25, "09:35", 101.4, "eod", 800)],
+        overrides={"entry.mode": "close"},
+    ),
+    Scenario(
+        "s9_14_close_mode_invalid_risk",
+        day(*OR_ROWS,
+            ("09:32", 100.6, 101.3, 100.5, 101.2, 1000),   # signal
+            ("09:33", 101.25, 101.4, 101.2, 101.3, 1000),  # fill 101.25, R 1.25: risk 1.0 -> 0 shares
+            ("09:34", 101.3, 101.4, 101.2, 101.3, 1000),   # long unarmed
+            ("09:35", 101.3, 101.4, 101.2, 101.3, 1000)),  # last bar
+        [],
+        [(None, "long", "invalid_risk")],
+        overrides={"entry.mode": "close", "risk.risk_per_trade": 0.00001},
+    ),
+    Scenario(
+        "s9_15_or_candle_no_entry_when_first_bar_after_or_is_last",
+        day(("09:30", 100.2, 101.0, 100.0, 100.5, 1000),  # OR bar 1 opens 100.2
+            ("09:31", 100.5, 100.9, 100.3, 100.8, 1000),  # OR bar 2 closes 100.8: long
+            ("09:32", 100.75, 100.9, 100.6, 100.8, 1000)),  # the session's last bar: no entry
+        [],
+        overrides={"entry.mode": "or_candle"},
+    ),
+    Scenario(
+        "s9_1_zero_risk_per_share_is_invalid_risk",
+        day(("09:30", 100.2, 101.0, 100.0, 100.5, 1000),  # OR bar 1 opens 100.2
+            ("09:31", 100.5, 100.9, 100.3, 100.8, 1000),  # OR bar 2 closes 100.8: long
+            ("09:32", 100.0, 100.3, 100.0, 100.2, 1000),  # market fill 100.0 == stop 100: R_ps 0
+            ("09:33", 100.2, 100.3, 100.1, 100.2, 1000)),  # last bar
+        [],
+        [(None, "long", "invalid_risk")],
+        overrides={"entry.mode": "or_candle"},
+    ),
+    Scenario(
+        "s9_5_entry_bar_stop_with_slippage",
+        day(*OR_ROWS,
+            ("09:32", 99.5, 101.8, 99.4, 101.0, 1000),     # fill 101.76; stop 100: exit 100 - 0.01
+            ("09:33", 101.0, 101.1, 100.9, 101.0, 1000),
+            ("09:34", 101.0, 101.1, 100.9, 101.0, 1000)),  # last bar
+        [T("long", "09:32", 101.76, "09:32", 99.99, "stop", 568, extra={"r_per_share": 1.76})],
+        overrides={"entry.buffer_fixed": 0.75, "costs.slippage_per_share": 0.01},
+    ),
+    Scenario(
+        "s9_16_price_action_short_lower_high_lower_low_passes",
+        day(*PA_DOWN_OR, *SHORT_TAIL),                     # short 99.9 (OR low), stop 101: 909 shares
+        [T("short", "09:32", 99.9, "09:34", 99.8, "eod", 909, extra={"factor_price_action": 1})],
+        overrides=only_factor("price_action", **{"confluence.price_action.pivot_len": 1}),
+    ),
+    Scenario(
+        "s9_16_price_action_short_equal_low_fails",
+        day(*PA_DOWN_EQUAL_LOW_OR, *SHORT_TAIL),
+        [],
+        SHORT_BLOCKED,
+        overrides=only_factor("price_action", **{"confluence.price_action.pivot_len": 1}),
+    ),
+    Scenario(
+        "s9_16_profile_close_equal_to_vah_fails",
+        [*warmup(D, 1, hlc=[(101.0, 99.0, 100.0)]), *day(*OR_ROWS, *CONFLUENCE_TAIL)],  # VAH 100.5 == 100.5
+        [],
+        LONG_BLOCKED,
+        overrides=only_factor("profile"),
+        start=D,
+    ),
+    Scenario(
+        "s9_16_profile_close_equal_to_val_fails",
+        [*warmup(D, 1, hlc=[(102.0, 100.0, 101.0)]), *day(*OR_ROWS, *SHORT_TAIL)],  # VAL 100.5 == 100.5
+        [],
+        SHORT_BLOCKED,
+        overrides=only_factor("profile"),
+        start=D,
+    ),
+    Scenario(
+        "s4_vwap_short_close_below_passes",
+        day(*VWAP_DOWN_OR, *SHORT_TAIL),
+        [T("short", "09:32", 100.0, "09:34", 99.8, "eod", 1000, extra={"factor_vwap": 1})],
+        overrides=only_factor("vwap"),
+    ),
+    Scenario(
+        "s9_16_vwap_short_equal_fails",
+        day(*VWAP_FLAT_OR, *SHORT_TAIL),
+        [],
+        SHORT_BLOCKED,
+        overrides=only_factor("vwap"),
+    ),
+]
 # fmt: on
 
 
@@ -1444,7 +1609,7 @@ def test_s2_adaptive_or_length(last_range, or_minutes, or_high) -> None:
 
 
 VALID_OR = [
-    ("09:30", 100.5, 101.0, 100.0, 100.5, 1000),
+    ("09:30", 100.0, 101.0, 100.0, 100.5, 1000),  # low == open is valid
     ("09:31", 100.5, 100.8, 100.2, 100.5, 1000),
 ]
 
@@ -1466,7 +1631,9 @@ VALID_OR = [
     ids=["valid", "missing_bar", "nan", "low_above_close", "high_below_open", "zero_volume", "duplicate"],
 )
 def test_s2_validate_or_skips_bad_windows(or_rows, valid) -> None:
-    result = run({"orb.validate": True}, day(*or_rows, E_LONG, *QUIET_TAIL))
+    prior = ("2024-03-04", [*VALID_OR, ("09:32", 100.5, 100.7, 100.3, 100.6, 1000)])  # a valid session first
+    result = run({"orb.validate": True}, [prior, *day(*or_rows, E_LONG, *QUIET_TAIL)])
+    assert result.sessions.iloc[0]["status"] == "no_signal"
     row = result.sessions.iloc[-1]
     if valid:
         assert row["status"] == "traded"
