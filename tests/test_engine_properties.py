@@ -166,6 +166,7 @@ def test_entries_wait_for_the_or_and_positions_never_leave_their_session(bars, o
             assert entry > previous_exit, "a new entry before the bar after the previous exit"
         previous_exit = exit_
         assert t.shares >= 1
+        assert 0 <= t.holding_minutes <= (exit_ - entry).total_seconds() / 60 + cfg.data.interval_minutes
         assert t.exit_reason in {"stop", "breakeven", "target", "eod"}
     per_session = trades.groupby(trades["entry_time"].map(local_date)).size()
     assert (per_session <= cfg.governance.max_signals_per_day).all()
