@@ -98,7 +98,8 @@ def combine_equity(equities: dict[str, pd.DataFrame], initial_capital: float) ->
     )
 
 
-def _symbol_metrics(result: BacktestResult, cfg: Config) -> dict:
+def symbol_metrics(result: BacktestResult, cfg: Config) -> dict:
+    """run-format.md metrics of one symbol's backtest."""
     return compute_metrics(
         result.trades,
         result.equity,
@@ -110,7 +111,8 @@ def _symbol_metrics(result: BacktestResult, cfg: Config) -> dict:
     )
 
 
-def _load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], dict[str, str]]:
+def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], dict[str, str]]:
+    """Bars of every requested symbol (with a progress bar); failures as {symbol: one-line reason}."""
     loaded: dict[str, LoadedBars] = {}
     failures: dict[str, str] = {}
     with console.progress(request.quiet) as bar:
@@ -220,13 +222,13 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
         try:
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
-            loaded, failures = _load_all(request, cfg)
+            loaded, failures = load_all(request, cfg)
             if not loaded:
                 detail = "; ".join(failures.values())
                 raise DataError(detail if len(failures) == 1 else f"every symbol failed: {detail}")
             results = _backtest_all(loaded, request, cfg)
-            per_symbol = {sym: _symbol_metrics(res, cfg) for sym, res in results.items()}
-            aggregate = _aggregate(results, cfg)
+            per_symbol = {sym: symbol_metrics(res, cfg) for sym, res in results.items()}
+            aggregate = aggregate_metrics(results, cfg)
             for sym, res in results.items():
                 _write_symbol(tmp, sym, res, per_symbol[sym])
             all_trades = pd.concat([r.trades for r in results.values()], ignore_index=True).sort_values(
@@ -245,9 +247,7 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
             metrics = {"aggregate": aggregate, "per_symbol": per_symbol}
             write_json(metrics, tmp / "metrics.json")
             write_json(cfg.to_dict(), tmp / "config.json")
-            manifest = _manifest(
-                request, cfg, run_id, loaded, results, failures, time.perf_counter() - started
-            )
+            manifest = build_manifest(request, cfg, run_id, loaded, failures, time.perf_counter() - started)
             finish_manifest(tmp, manifest)
             if request.report:  # reports read the staged run through orb.results, so after a manifest
                 from orb.report import write_report
@@ -266,7 +266,8 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
     return RunOutcome(run_dir, metrics, failures, skipped, time.perf_counter() - started)
 
 
-def _aggregate(results: dict[str, BacktestResult], cfg: Config) -> dict:
+def aggregate_metrics(results: dict[str, BacktestResult], cfg: Config) -> dict:
+    """Aggregate metrics: all trades, every symbol's sessions, the combined equity and summed capital."""
     trades = pd.concat([r.trades for r in results.values()], ignore_index=True)
     sessions = pd.concat([r.sessions for r in results.values()], ignore_index=True)
     combined = combine_equity({s: r.equity for s, r in results.items()}, cfg.risk.initial_capital)
@@ -282,23 +283,28 @@ def _aggregate(results: dict[str, BacktestResult], cfg: Config) -> dict:
     )
 
 
-def _manifest(
+def build_manifest(
     request: RunRequest,
     cfg: Config,
     run_id: str,
     loaded: dict[str, LoadedBars],
-    results: dict[str, BacktestResult],
     failures: dict[str, str],
     wall: float,
+    mode: str = "backtest",
 ) -> dict:
+    """manifest.json without its file hashes (run-format.md); dates default to the data's own."""
+    tz = cfg.session.timezone
+    first = min(item.bars.index[0] for item in loaded.values()).tz_convert(tz).date()
+    last = max(item.bars.index[-1] for item in loaded.values()).tz_convert(tz).date()
     return {
         "run_id": run_id,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": request.command,
         "symbols": list(loaded),
         "failed_symbols": failures,
-        "start": str(request.start or min(r.sessions["session_date"].min() for r in results.values())),
-        "end": str(request.end or max(r.sessions["session_date"].max() for r in results.values())),
+        "mode": mode,
+        "start": str(request.start or first),
+        "end": str(request.end or last),
         "interval": cfg.data.interval,
         "sources": {sym: item.source for sym, item in loaded.items()},
         "data_sha256": {sym: item.sha256 for sym, item in loaded.items()},

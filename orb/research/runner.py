@@ -22,7 +22,7 @@ from rich.table import Table
 from orb import console
 from orb.config import Config
 from orb.errors import ConfigError, DataError
-from orb.pipeline import RunRequest, _load_all, _manifest
+from orb.pipeline import RunRequest, build_manifest, load_all
 from orb.research.montecarlo import SUMMARY_FILE, monte_carlo, write_monte_carlo
 from orb.research.sweep import AGGREGATE, Combination, Sweep, check_rank_by, load_sweep, results_table
 from orb.research.tasks import Runner, Task, TaskResult, open_backend
@@ -138,7 +138,7 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
             _log_invalid(sweep)
-            loaded, failures = _load_all(request, cfg)
+            loaded, failures = load_all(request, cfg)
             if not loaded:
                 detail = "; ".join(failures.values())
                 raise DataError(detail if len(failures) == 1 else f"every symbol failed: {detail}")
@@ -164,7 +164,7 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
                     table, summary = _sweep(tmp, sweep, run, request, research), {}
             write_json(cfg.to_dict(), tmp / "config.json")
             wall = time.perf_counter() - started
-            manifest = _manifest(request, cfg, run_id, loaded, {}, failures, wall) | {"mode": mode}
+            manifest = build_manifest(request, cfg, run_id, loaded, failures, wall, mode)
             finish_manifest(tmp, manifest)
         finally:
             logger.remove(sink)

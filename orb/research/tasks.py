@@ -20,7 +20,7 @@ import pandas as pd
 from orb.config import Config
 from orb.engine import EventLoopBacktest
 from orb.errors import OrbError
-from orb.pipeline import _aggregate, _symbol_metrics
+from orb.pipeline import aggregate_metrics, symbol_metrics
 
 Bars = Mapping[str, pd.DataFrame]
 DASK_CONNECT_TIMEOUT = "10s"  # to reach the scheduler
@@ -62,13 +62,13 @@ def evaluate(task: Task, bars: Bars) -> TaskResult:
     for sym, sym_bars in bars.items():
         visible = sym_bars.iloc[: sym_bars.index.searchsorted(cutoff)]
         results[sym] = EventLoopBacktest(task.config, sym).run(visible, start=task.start, end=task.end)
-    per_symbol = {sym: _symbol_metrics(res, task.config) for sym, res in results.items()}
+    per_symbol = {sym: symbol_metrics(res, task.config) for sym, res in results.items()}
     frames = (
         {sym: Frames(res.trades, res.equity, res.sessions) for sym, res in results.items()}
         if task.keep_frames
         else None
     )
-    return TaskResult(task.index, per_symbol, _aggregate(results, task.config), frames)
+    return TaskResult(task.index, per_symbol, aggregate_metrics(results, task.config), frames)
 
 
 Progress = Callable[[int], None]  # called with the number of tasks finished so far
