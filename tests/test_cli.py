@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,36 +19,12 @@ import pytest
 
 import run_backtest
 from orb.schema import EQUITY_COLUMNS, METRIC_KEYS, SESSION_COLUMNS, TRADE_COLUMNS
+from tests.cli_helpers import one_error_line, run_cli, visible_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT.parent / "shared" / "data" / "real"
 SYNTH = ["--synthetic", "--start", "2024-01-02", "--end", "2024-03-28"]
 PER_SYMBOL = ("trades", "fills", "equity", "sessions", "events", "bars")
-
-
-def run_cli(tmp_path: Path, *args: str) -> tuple[int, Path]:
-    """Run the CLI in `tmp_path` (its log file lands there); return (exit code, output dir)."""
-    out = tmp_path / "runs"
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        code = run_backtest.main([*args, "--output-dir", str(out)])
-    finally:
-        os.chdir(cwd)
-    return code, out
-
-
-def visible_runs(out: Path) -> list[Path]:
-    return (
-        sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.exists() else []
-    )
-
-
-def one_error_line(text: str) -> str:
-    lines = [ln for ln in text.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ engine runs with the same overrides, and the ranking against the metric it ranks
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import run_backtest
 from orb.config import load_config, with_overrides
 from orb.data import load_symbol
 from orb.engine import EventLoopBacktest
@@ -34,6 +32,7 @@ from orb.research.sweep import (
 )
 from orb.research.tasks import Task, run_tasks
 from orb.schema import METRIC_KEYS
+from tests.cli_helpers import one_error_line, run_cli, visible_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = load_config()
@@ -48,30 +47,6 @@ def sweep_file(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
-
-
-def run_cli(tmp_path: Path, *args: str) -> tuple[int, Path]:
-    out = tmp_path / "runs"
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        code = run_backtest.main([*args, "--output-dir", str(out)])
-    finally:
-        os.chdir(cwd)
-    return code, out
-
-
-def visible_runs(out: Path) -> list[Path]:
-    return (
-        sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.exists() else []
-    )
-
-
-def one_error_line(text: str) -> str:
-    lines = [ln for ln in text.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

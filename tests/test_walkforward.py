@@ -6,9 +6,7 @@ Backtests run for real on small synthetic ranges.
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,13 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import run_backtest
 from orb.config import load_config
 from orb.data import load_symbol
 from orb.errors import UsageError
 from orb.research.sweep import load_sweep, rank_order
 from orb.research.tasks import Task, evaluate, run_tasks
 from orb.research.walkforward import folds_table, make_folds, robustness, stitch, walk_forward
+from tests.cli_helpers import run_cli
 
 START, END = date(2024, 1, 2), date(2024, 2, 29)
 SYNTH = ["--synthetic", "--start", "2024-01-02", "--end", "2024-02-29"]
@@ -217,15 +215,6 @@ def test_folds_table_and_robustness_figures(wf_run):
 
 
 # ------------------------------------------------------------------------------------------ CLI
-def run_cli(tmp_path: Path, *args: str) -> tuple[int, Path]:
-    out = tmp_path / "runs"
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        code = run_backtest.main([*args, "--output-dir", str(out)])
-    finally:
-        os.chdir(cwd)
-    return code, out
 
 
 @pytest.mark.parametrize("anchored", [False, True])
