@@ -1,5 +1,10 @@
 """Read side of run folders (run-format.md): the one reader used by the dashboard and the API.
 
+A run's manifest `mode` says what it holds: "backtest" (also when the key is missing), "sweep" or
+"walk_forward" (docs/research.md); backtests and walk-forwards may also hold Monte Carlo files. A
+file the run's mode never writes is OutputNotFound (404 in the API); a file the run should have but
+lacks is RunIncomplete.
+
 Every path is checked to stay inside the runs folder (run ids by pattern, symlinks by resolving).
 Parsed files are cached keyed by (path, mtime_ns, size, inode), so a rewritten file is re-read and
 new runs appear without a restart. Nothing here writes or recomputes what a run file holds.
@@ -31,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orb.errors import OrbError
+from orb.schema import METRIC_KEYS
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
@@ -67,8 +73,35 @@ class SymbolNotFound(ResultsError, LookupError):
     """The run exists but did not test that symbol."""
 
 
+class OutputNotFound(RunNotFound):
+    """The run exists but does not produce that output (a sweep has no trades, a backtest no sweep)."""
+
+
 class RunIncomplete(ResultsError, RuntimeError):
     """The run folder is damaged: manifest missing or unreadable, or a listed file missing or unreadable."""
+
+
+BACKTEST, SWEEP, WALK_FORWARD = "backtest", "sweep", "walk_forward"
+MODES = (BACKTEST, SWEEP, WALK_FORWARD)
+SWEEP_FILES = ("sweep.json", "sweep_results.parquet", "sweep_results.csv")
+WALKFORWARD_FILES = (
+    "walk_forward.json",
+    "wf_folds.parquet",
+    "wf_folds.csv",
+    "wf_train_results.parquet",
+    "wf_oos_trades.parquet",
+    "wf_oos_trades.csv",
+    "wf_oos_equity.parquet",
+)
+MONTECARLO_FILES = ("montecarlo_summary.json", "montecarlo_bands.parquet", "montecarlo_paths.parquet")
+MONTECARLO_STATS = ("total_r", "max_drawdown_r", "longest_losing_streak")
+PERCENTILE_KEYS = ("p5", "p25", "p50", "p75", "p95")
+# Files a complete run of each mode must have (besides every file its manifest lists).
+_REQUIRED = {
+    BACKTEST: ("metrics.json",),
+    SWEEP: ("sweep.json", "sweep_results.parquet"),
+    WALK_FORWARD: ("walk_forward.json", "wf_folds.parquet", "wf_oos_equity.parquet", "metrics.json"),
+}
 
 
 @dataclass(frozen=True)
@@ -85,6 +118,7 @@ class RunSummary:
     trades: int | None
     total_r: float | None
     win_rate: float | None
+    mode: str = BACKTEST  # "backtest" | "sweep" | "walk_forward" (manifest `mode`)
 
 
 @dataclass(frozen=True)
@@ -215,8 +249,39 @@ def _member(run: Path, name: str, base: Path | None = None) -> Path:
     if not plain and not _inside(path, base):
         raise RunIncomplete(f"run {run.name}: {_short(name)} points outside the run folder")
     if not path.is_file():
+        absent = _not_produced(run, name)
+        if absent is not None:
+            raise OutputNotFound(absent)
         raise RunIncomplete(f"run {run.name} is incomplete: {name} is missing; re-run the backtest")
     return path
+
+
+def _not_produced(run: Path, name: str) -> str | None:
+    """Why `name` is not an output of `run` (its mode never writes it), or None when it should be there."""
+    if name == "manifest.json":
+        return None
+    try:
+        manifest = _manifest(run)
+        mode = _mode(run, manifest)
+    except RunIncomplete:
+        return None
+    files = manifest.get("files")
+    if isinstance(files, dict) and name in files:
+        return None
+    if name in MONTECARLO_FILES:
+        return (
+            f"run {run.name} has no Monte Carlo output ({name}); make one with "
+            "`python run_backtest.py ... --monte-carlo N`"
+        )
+    if name in SWEEP_FILES:
+        return None if mode == SWEEP else f"run {run.name} is a {mode} run, not a sweep: it has no {name}"
+    if name in WALKFORWARD_FILES:
+        if mode == WALK_FORWARD:
+            return None
+        return f"run {run.name} is a {mode} run, not a walk-forward: it has no {name}"
+    if mode == BACKTEST or (mode == WALK_FORWARD and name == "metrics.json"):
+        return None
+    return f"run {run.name} is a {mode} run: it has no {name} (a backtest output)"
 
 
 # ---------------------------------------------------------------------------------------------- JSON
@@ -240,6 +305,28 @@ def _manifest(run: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise RunIncomplete(f"run {run.name}: manifest.json is not a JSON object; re-run the backtest")
     return manifest
+
+
+def _mode(run: Path, manifest: dict[str, Any]) -> str:
+    mode = manifest.get("mode", BACKTEST)
+    if mode not in MODES:
+        raise RunIncomplete(
+            f"run {run.name}: manifest.json mode {_short(mode)} is not one of {', '.join(MODES)}; "
+            "update orb or re-run it"
+        )
+    return mode
+
+
+def run_mode(path: PathLike) -> str:
+    """The run's mode: "backtest" (manifest without `mode`), "sweep" or "walk_forward"."""
+    run = Path(path)
+    return _mode(run, _manifest(run))
+
+
+def has_montecarlo(path: PathLike) -> bool:
+    """Whether the run's manifest lists Monte Carlo output."""
+    files = _manifest(Path(path)).get("files")
+    return isinstance(files, dict) and MONTECARLO_FILES[0] in files
 
 
 def _metrics(run: Path) -> dict[str, Any]:
@@ -336,12 +423,19 @@ def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise RunIncomplete(f"run {run.name}: manifest.json lists no files; re-run the backtest")
+    mode = _mode(run, manifest)
     base = run.resolve()
     for name, digest in files.items():
         member = _member(run, name, base)
         if verify and _hash(member) != digest:
             raise RunIncomplete(f"run {run.name}: {name} does not match its SHA-256 in manifest.json")
-    _metrics(run)
+    for name in _REQUIRED[mode]:
+        try:
+            _member(run, name, base)
+        except OutputNotFound:  # a file this mode writes, missing and not listed
+            raise RunIncomplete(f"run {run.name} is incomplete: {name} is missing; re-run it") from None
+    if mode != SWEEP:
+        _metrics(run)
     _CHECKED[str(run)] = (stamp, manifest)
     return manifest
 
@@ -349,8 +443,10 @@ def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
 def check_run(path: PathLike, verify: bool = False) -> dict[str, Any]:
     """The manifest of a complete run; RunIncomplete names the first missing or bad file.
 
-    A run is complete when manifest.json parses, every file it lists exists inside the folder and
-    metrics.json has its two sections. The answer is cached until the folder (a file added, removed
+    A run is complete when manifest.json parses with a known mode, every file it lists exists inside
+    the folder and the mode's own files are there: metrics.json with its two sections (backtest,
+    walk-forward), sweep.json and sweep_results.parquet (sweep), walk_forward.json, wf_folds.parquet
+    and wf_oos_equity.parquet (walk-forward). The answer is cached until the folder (a file added, removed
     or renamed) or its manifest changes. `verify=True` also compares every file's SHA-256 with the
     manifest (reads every byte, never cached).
     """
@@ -387,7 +483,8 @@ def _summarize(run: Path) -> RunSummary:
     aggregate: dict[str, Any] = {}
     try:
         manifest = _check_run(run)
-        aggregate = _metrics(run)["aggregate"]
+        if _mode(run, manifest) != SWEEP:  # a sweep has one result per combination, no run totals
+            aggregate = _metrics(run)["aggregate"]
     except RunIncomplete as exc:
         detail = str(exc)
         try:
@@ -395,6 +492,7 @@ def _summarize(run: Path) -> RunSummary:
         except RunIncomplete:
             manifest = {}
     listed = manifest.get("symbols")
+    mode = manifest.get("mode", BACKTEST)
     return RunSummary(
         run_id=run.name,
         created=_parse_time(manifest.get("created")),
@@ -406,6 +504,7 @@ def _summarize(run: Path) -> RunSummary:
         trades=_number(aggregate.get("total_trades"), int),
         total_r=_number(aggregate.get("total_r"), float),
         win_rate=_number(aggregate.get("win_rate"), float),
+        mode=mode if isinstance(mode, str) else BACKTEST,
     )
 
 
@@ -725,6 +824,267 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.index.name is not None:
         return frame.reset_index()
     return frame
+
+
+# ---------------------------------------------------------------------------------------------- research
+
+AGGREGATE = "*"  # the `symbol` of a sweep's aggregate rows
+SCALAR_METRIC_KEYS = tuple(k for k in METRIC_KEYS if k != "exit_reasons")
+SWEEP_SORT_KEYS = ("rank", "combination", *SCALAR_METRIC_KEYS)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResults:
+    """A sweep run: sweep.json (`info`: keys, rank_by, invalid, best, ...) and sweep_results as stored."""
+
+    info: dict[str, Any]
+    table: pd.DataFrame
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.info["keys"])
+
+    @property
+    def rank_by(self) -> str:
+        return self.info["rank_by"]
+
+
+@dataclass(frozen=True, eq=False)
+class WalkForwardResults:
+    """A walk-forward run: walk_forward.json (`info`, with `robustness`), folds, stitched OOS trades and
+    equity, and metrics.json (the stitched out-of-sample metrics)."""
+
+    info: dict[str, Any]
+    folds: pd.DataFrame
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+    metrics: dict[str, Any]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.info["keys"])
+
+    @property
+    def robustness(self) -> dict[str, Any]:
+        return self.info["robustness"]
+
+
+@dataclass(frozen=True, eq=False)
+class MonteCarloResults:
+    """Monte Carlo output of a run: montecarlo_summary.json, the percentile bands and the per-path table."""
+
+    summary: dict[str, Any]
+    bands: pd.DataFrame
+    paths: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of values in bins: bin i is [edges[i], edges[i + 1]) (the last bin includes its right edge)."""
+
+    edges: list[float]
+    counts: list[int]
+
+
+def _research_json(run: Path, name: str, shape: dict[str, type | tuple[type, ...]]) -> dict[str, Any]:
+    """JSON object `name` of the run, RunIncomplete unless each key of `shape` holds its type."""
+    info = _read_json(run, name)
+    if not isinstance(info, dict):
+        raise RunIncomplete(f"run {run.name}: {name} is not a JSON object; re-run it")
+    for key, kind in shape.items():
+        value = info.get(key)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            raise RunIncomplete(f"run {run.name}: {name} has no valid {key!r}; re-run it")
+    keys = info.get("keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise RunIncomplete(f"run {run.name}: {name} 'keys' is not a list of config keys; re-run it")
+    return info
+
+
+def _sweep_info(run: Path) -> dict[str, Any]:
+    return _research_json(run, "sweep.json", {"keys": list, "rank_by": str, "invalid": list})
+
+
+def _walkforward_info(run: Path) -> dict[str, Any]:
+    return _research_json(run, "walk_forward.json", {"keys": list, "rank_by": str, "robustness": dict})
+
+
+def _montecarlo_summary(run: Path) -> dict[str, Any]:
+    return _research_json(
+        run, "montecarlo_summary.json", {"n_paths": int, "percentiles": dict, "observed": dict}
+    )
+
+
+def sweep_info(path: PathLike) -> dict[str, Any]:
+    """sweep.json of a sweep run (OutputNotFound for other runs)."""
+    return copy.deepcopy(_sweep_info(Path(path)))
+
+
+def load_sweep(path: PathLike) -> SweepResults:
+    """sweep.json and sweep_results.parquet of a sweep run (OutputNotFound for other runs)."""
+    run = Path(path)
+    info = copy.deepcopy(_sweep_info(run))
+    return SweepResults(info=info, table=_read_table(run, "sweep_results.parquet").to_pandas())
+
+
+def _exit_reasons(run: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` with the exit_reasons JSON text of sweep_results parsed into an object."""
+    for row in rows:
+        text = row.get("exit_reasons")
+        if text is None:
+            continue
+        try:
+            row["exit_reasons"] = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            row["exit_reasons"] = None
+        if not isinstance(row["exit_reasons"], dict):
+            raise RunIncomplete(
+                f"run {run.name}: sweep_results.parquet exit_reasons {_short(text)} is not a JSON object"
+            )
+    return rows
+
+
+def _null_nan(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_floating(column.type):
+        return pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    return column
+
+
+def sweep_page(
+    path: PathLike,
+    symbol: str | None = None,
+    *,
+    sort_by: str = "rank",
+    descending: bool | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Page:
+    """Rows of sweep_results as JSON-safe records (exit_reasons as an object), filtered, sorted and sliced.
+
+    `symbol` keeps one symbol's rows, AGGREGATE ("*") the aggregate rows, None every row. `sort_by` is
+    one of SWEEP_SORT_KEYS; `descending` defaults to False for rank and combination and True for a
+    metric (best first for most metrics). Ties, and undefined values (last), keep the stored rank order.
+    """
+    run = Path(path)
+    if sort_by not in SWEEP_SORT_KEYS:
+        raise ValueError(f"sort_by {_short(sort_by)} is not one of {', '.join(SWEEP_SORT_KEYS)}")
+    _sweep_info(run)
+    table = _read_table(run, "sweep_results.parquet")
+    if sort_by not in table.column_names or "symbol" not in table.column_names:
+        raise RunIncomplete(f"run {run.name}: sweep_results.parquet has no {sort_by} column; re-run it")
+    if symbol is not None:
+        wanted = AGGREGATE if symbol == AGGREGATE else _symbol(run, symbol)
+        table = table.filter(pc.field("symbol") == wanted)
+    if descending is None:
+        descending = sort_by not in ("rank", "combination")
+    if sort_by != "rank" or descending:
+        order = pc.sort_indices(
+            pa.table({"key": _null_nan(table.column(sort_by))}),
+            sort_keys=[("key", "descending" if descending else "ascending")],
+        )  # stable, nulls last (the default): ties keep the stored order
+        table = table.take(order)
+    return Page(total=table.num_rows, records=_exit_reasons(run, records(_slice(table, offset, limit))))
+
+
+def walkforward_info(path: PathLike) -> dict[str, Any]:
+    """walk_forward.json of a walk-forward run (robustness inside; OutputNotFound for other runs)."""
+    return copy.deepcopy(_walkforward_info(Path(path)))
+
+
+def load_walkforward(path: PathLike) -> WalkForwardResults:
+    """Everything a walk-forward run wrote (OutputNotFound for other runs)."""
+    run = Path(path)
+    info = copy.deepcopy(_walkforward_info(run))
+    return WalkForwardResults(
+        info=info,
+        folds=_read_table(run, "wf_folds.parquet").to_pandas(),
+        trades=_read_table(run, "wf_oos_trades.parquet").to_pandas(),
+        equity=_plain(_read_table(run, "wf_oos_equity.parquet").to_pandas()),
+        metrics=load_metrics(run),
+    )
+
+
+def walkforward_folds_page(path: PathLike) -> Page:
+    """wf_folds as JSON-safe records (dates YYYY-MM-DD), one per fold."""
+    run = Path(path)
+    _walkforward_info(run)
+    table = _read_table(run, "wf_folds.parquet")
+    return Page(total=table.num_rows, records=records(table))
+
+
+def walkforward_equity_page(path: PathLike, max_points: int | None = None) -> Page:
+    """The stitched out-of-sample equity (with its `fold`), downsampled like equity_page."""
+    run = Path(path)
+    _walkforward_info(run)
+    table = _read_table(run, "wf_oos_equity.parquet")
+    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points)))
+
+
+def montecarlo_summary(path: PathLike) -> dict[str, Any]:
+    """montecarlo_summary.json of the run (OutputNotFound when it has no Monte Carlo output)."""
+    return copy.deepcopy(_montecarlo_summary(Path(path)))
+
+
+def load_montecarlo(path: PathLike) -> MonteCarloResults:
+    """The Monte Carlo summary, bands and paths of the run (OutputNotFound when it has none)."""
+    run = Path(path)
+    summary = copy.deepcopy(_montecarlo_summary(run))
+    return MonteCarloResults(
+        summary=summary,
+        bands=_read_table(run, "montecarlo_bands.parquet").to_pandas(),
+        paths=_read_table(run, "montecarlo_paths.parquet").to_pandas(),
+    )
+
+
+def thin_positions(n: int, max_points: int) -> np.ndarray:
+    """At most `max_points` (>= 2) evenly spaced positions of 0..n-1, first and last included."""
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2, got {max_points}")
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(np.int64))
+
+
+def montecarlo_bands_page(path: PathLike, max_points: int | None = None) -> Page:
+    """The percentile bands as JSON-safe records; at most `max_points` evenly spaced steps if given."""
+    run = Path(path)
+    _montecarlo_summary(run)
+    table = _read_table(run, "montecarlo_bands.parquet")
+    total = table.num_rows
+    if max_points is not None and total > max_points:
+        table = table.take(pa.array(thin_positions(total, max_points)))
+    return Page(total=total, records=records(table))
+
+
+def histogram(values: np.ndarray, bins: int) -> Histogram:
+    """Counts of the finite `values` in `bins` equal bins; whole numbers spanning at most `bins` values get
+    one bin per number (edges at k - 0.5)."""
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if not len(finite):
+        return Histogram(edges=[], counts=[])
+    low, high = float(finite.min()), float(finite.max())
+    if np.all(finite == np.round(finite)) and high - low + 1 <= bins:
+        counts, edges = np.histogram(finite, bins=np.arange(low - 0.5, high + 1.5))
+    else:
+        counts, edges = np.histogram(finite, bins=bins)
+    return Histogram(edges=[float(e) for e in edges], counts=[int(c) for c in counts])
+
+
+def montecarlo_histogram(path: PathLike, stat: str, bins: int = 30) -> Histogram:
+    """Histogram of one per-path statistic (MONTECARLO_STATS) of montecarlo_paths.parquet."""
+    run = Path(path)
+    if stat not in MONTECARLO_STATS:
+        raise ValueError(f"stat {_short(stat)} is not one of {', '.join(MONTECARLO_STATS)}")
+    _montecarlo_summary(run)
+    table = _read_table(run, "montecarlo_paths.parquet")
+    if stat not in table.column_names:
+        raise RunIncomplete(f"run {run.name}: montecarlo_paths.parquet has no {stat} column; re-run it")
+    column = table.column(stat)
+    dtype = np.float64 if pa.types.is_floating(column.type) else None
+    values = column.to_numpy() if dtype is None else column.to_numpy().astype(dtype)
+    return histogram(np.asarray(values), bins)
 
 
 # ---------------------------------------------------------------------------------------------- JSON rows
