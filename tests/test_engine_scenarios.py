@@ -1479,6 +1479,28 @@ SCENARIOS += [
         overrides=only_factor("price_action", **{"confluence.price_action.pivot_len": 1}),
     ),
     Scenario(
+        "s9_16_price_action_short_equal_high_fails",
+        day(("09:30", 100.8, 101.0, 100.0, 100.4, 1000),
+            ("09:31", 100.4, 101.0, 99.9, 100.1, 1000),   # lower low but equal high: not a lower high
+            ("09:32", 100.4, 100.5, 99.8, 99.85, 1000),   # touches lower 99.9: blocked; closes below it
+            ("09:33", 99.85, 99.9, 99.7, 99.8, 1000),     # short unarmed
+            ("09:34", 99.8, 99.9, 99.7, 99.8, 1000)),     # last bar
+        [],
+        SHORT_BLOCKED,
+        overrides=only_factor("price_action", **{"confluence.price_action.pivot_len": 1}),
+    ),
+    Scenario(
+        "s9_16_price_action_never_reaches_into_previous_session",
+        [("2024-03-04", [("09:30", 99.0, 99.5, 98.5, 99.0, 1000),      # lower than anything today
+                         ("09:31", 99.0, 99.5, 98.5, 99.0, 1000),
+                         ("09:32", 99.0, 99.5, 98.5, 99.0, 1000)]),
+         *day(*PA_UP_OR, *CONFLUENCE_TAIL)],  # pivot_len 3 from 09:31 needs a bar before today's open
+        [],
+        LONG_BLOCKED,
+        overrides=only_factor("price_action", **{"confluence.price_action.pivot_len": 3}),
+        start=D,
+    ),
+    Scenario(
         "s9_16_profile_close_equal_to_vah_fails",
         [*warmup(D, 1, hlc=[(101.0, 99.0, 100.0)]), *day(*OR_ROWS, *CONFLUENCE_TAIL)],  # VAH 100.5 == 100.5
         [],
