@@ -21,7 +21,7 @@ engine = pytest.importorskip("orb.engine")
 EventLoopBacktest = engine.EventLoopBacktest
 
 GRID = 0.05
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIRST_DAYS = (
     "2024-03-04",
     "2024-11-25",
