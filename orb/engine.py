@@ -625,7 +625,7 @@ class _Loop:
                 # close >= open (stop first for a long), else O->H->L->C (a long's targets first).
                 if ohlc_path:
                     self._fill_targets(pos, i, o[i])
-                    targets_first = (c[i] < o[i]) if side == LONG else (c[i] > o[i])
+                    targets_first = (c[i] < o[i]) if side == LONG else (c[i] >= o[i])  # the bar's path
                     if targets_first and pos.remaining:
                         self._fill_targets(pos, i, fav)
                 if pos.remaining:
@@ -719,34 +719,51 @@ class _Loop:
 
     # -- output frames --
     def results(self, bars: pd.DataFrame) -> BacktestResult:
+        """The frames, with the same dtypes whether they hold rows or not."""
         factor_cols = [f"factor_{name}" for name in FACTOR_NAMES]
-        trades = pd.DataFrame(self.trades, columns=[*TRADE_COLUMNS, *factor_cols])
-        trades = trades.astype(
-            {
-                "shares": "int64",
-                "or_minutes": "int64",
-                "t1_filled": bool,
-                "t2_filled": bool,
-                **{col: "int64" for col in factor_cols},
-            }
+        trades = _frame(
+            self.trades,
+            [*TRADE_COLUMNS, *factor_cols],
+            {"trade_id": "str", "symbol": "str", "side": "str", "exit_reason": "str", "shares": "int64",
+             "or_minutes": "int64", "t1_filled": "bool", "t2_filled": "bool",
+             "entry_time": _TIME, "exit_time": _TIME, **dict.fromkeys(factor_cols, "int64")},
+        )  # fmt: skip
+        fills = _frame(
+            self.fills,
+            FILL_COLUMNS,
+            {"trade_id": "str", "symbol": "str", "kind": "str", "time": _TIME, "shares": "int64"},
         )
-        for col in ("entry_time", "exit_time"):
-            trades[col] = pd.to_datetime(trades[col], utc=True)
-        fills = pd.DataFrame(self.fills, columns=list(FILL_COLUMNS)).astype({"shares": "int64"})
-        fills["time"] = pd.to_datetime(fills["time"], utc=True)
-        eq = pd.DataFrame(self.equity_rows, columns=["timestamp", "equity", "cum_r"])
-        eq["timestamp"] = pd.to_datetime(eq["timestamp"], utc=True)
+        eq = _frame(self.equity_rows, ("timestamp", "equity", "cum_r"), {"timestamp": _TIME})
         eq = eq.sort_values("timestamp", kind="stable", ignore_index=True)
         dd_pct, dd_r = drawdowns(
             eq["equity"].to_numpy(), eq["cum_r"].to_numpy(), initial_equity=self.cfg.risk.initial_capital
         )
         equity = eq.assign(drawdown_pct=dd_pct, drawdown_r=dd_r)[list(EQUITY_COLUMNS)]
-        sessions = pd.DataFrame(self.session_rows, columns=list(SESSION_COLUMNS)).astype(
-            {"or_minutes": "int64", "trades": "int64"}
+        sessions = _frame(
+            self.session_rows,
+            SESSION_COLUMNS,
+            {"or_minutes": "int64", "trades": "int64", "status": "str", "skip_reason": "str"},
         )
-        events = pd.DataFrame(self.events, columns=list(EVENT_COLUMNS))
-        events["time"] = pd.to_datetime(events["time"], utc=True)
+        events = _frame(
+            self.events,
+            EVENT_COLUMNS,
+            {"time": _TIME, "symbol": "str", "side": "str", "reason": "str", "detail": "str"},
+        )
         return BacktestResult(self.symbol, trades, fills, equity, sessions, events, bars)
+
+
+_TIME = "datetime64[ns, UTC]"
+
+
+def _frame(rows: list, columns, dtypes: dict[str, str]) -> pd.DataFrame:
+    """Rows as a frame with fixed dtypes; time columns hold int64 ns since the epoch (UTC)."""
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for col, dtype in dtypes.items():
+        if dtype == _TIME:
+            frame[col] = pd.to_datetime(frame[col].astype("int64"), utc=True).astype(_TIME)
+        else:
+            frame[col] = frame[col].astype(dtype)
+    return frame
 
 
 class _Day:
