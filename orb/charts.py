@@ -1149,7 +1149,7 @@ def montecarlo_drawdown_figure(
         fig.add_trace(
             go.Scatter(
                 x=[observed, observed],
-                y=[0, top * 1.08],
+                y=[0, top * 1.1],
                 mode="lines",
                 name=f"This run {observed:+.2f}R",
                 line={"color": INK, "width": 2.5},
@@ -1157,13 +1157,22 @@ def montecarlo_drawdown_figure(
             )
         )
     for threshold, share in (exceed or {}).items():
-        fig.add_vline(
-            x=-float(threshold),
-            line={"color": SLATE, "width": 1, "dash": "dash"},
-            annotation_text=f"P(DD > {float(threshold):g}R) = {share:.1%}",
-            annotation_position="top left",
-            annotation_font={"size": 11, "color": SLATE},
+        x = -float(threshold)
+        if not edges[0] <= x <= edges[-1]:  # beyond every path's drawdown: the line would squash the bars
+            continue
+        fig.add_shape(
+            type="line", x0=x, x1=x, y0=0, y1=top * 1.1, line={"color": SLATE, "width": 1, "dash": "dash"}
         )
+        fig.add_annotation(
+            x=x,
+            y=top * 1.1,
+            text=f"P(DD > {float(threshold):g}R)<br>= {share:.1%}",
+            showarrow=False,
+            xanchor="right",
+            yanchor="top",
+            font={"size": 11, "color": SLATE},
+        )
+    fig.update_yaxes(range=[0, top * 1.15])
     fig.update_layout(bargap=0)
     fig.update_xaxes(title_text="Max drawdown (R)")
     fig.update_yaxes(title_text="Paths")
