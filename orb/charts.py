@@ -865,7 +865,7 @@ BAND_FILL_INNER = _alpha(ACCENT, 0.28)
 
 
 def _axis_values(values: pd.Series) -> list:
-    """Distinct parameter values in display order: sorted when all numeric, else first appearance."""
+    """Distinct parameter values in display order: sorted when all numeric, else in order of appearance."""
     distinct = list(pd.unique(values))
     numeric = all(
         isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
@@ -887,7 +887,8 @@ def sweep_grid(
 
     `rows` are sweep_results rows of one symbol (or the aggregate rows); combinations sharing an x and
     y value (other parameters differ) are combined with `agg` (mean, max or min; undefined values
-    skipped). Returns (values, counts), index: y values (one "" row when `y` is None), columns: x values.
+    skipped). Numeric axes are sorted, others follow the grid (`combination`) order. Returns (values,
+    counts), index: y values (one "" row when `y` is None), columns: x values.
     """
     if agg not in HEATMAP_AGGREGATIONS:
         raise ValueError(f"agg must be one of {', '.join(HEATMAP_AGGREGATIONS)}, got {agg!r}")
@@ -900,7 +901,12 @@ def sweep_grid(
     grouped = frame.groupby(["y", "x"], sort=False, dropna=False)["v"]
     values = grouped.agg(agg).unstack("x")
     counts = grouped.size().unstack("x")
-    x_order, y_order = _axis_values(frame["x"]), _axis_values(frame["y"])
+    in_grid_order = (
+        frame.iloc[np.argsort(rows["combination"].to_numpy(), kind="stable")]
+        if "combination" in rows
+        else frame
+    )
+    x_order, y_order = _axis_values(in_grid_order["x"]), _axis_values(in_grid_order["y"])
     values = values.reindex(index=y_order, columns=x_order)
     counts = counts.reindex(index=y_order, columns=x_order).fillna(0).astype(int)
     return values, counts

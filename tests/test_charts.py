@@ -420,3 +420,163 @@ def test_metrics_frame_has_a_row_per_label_and_spreads_exit_reasons():
     assert list(frame.index) == ["SPY", "QQQ"]
     assert frame.loc["SPY", "exit_stop"] == 2
     assert math.isnan(frame.loc["SPY", "sharpe"]) and frame.loc["QQQ", "sharpe"] == 1.2
+
+
+# ------------------------------------------------------------------------------------------- research
+
+
+def _sweep_rows() -> pd.DataFrame:
+    """Aggregate sweep rows of a 2 x 2 x 2 grid (x: minutes, y: mode, z: slippage), rows in rank order."""
+    grid = [(m, mode, s) for m in (15, 5) for mode in ("b_mode", "a_mode") for s in (0.0, 0.05)]
+    rows = []
+    for combination, (minutes, mode, slip) in enumerate(grid):
+        total_r = minutes / 5 - 10 * slip + (1 if mode == "a_mode" else 0)
+        rows.append(
+            {"combination": combination, "symbol": "*", "orb.base_minutes": minutes, "trade.stop_mode": mode,
+             "costs.slippage_per_share": slip, "total_r": total_r, "win_rate": 0.4 + minutes / 100}
+        )  # fmt: skip
+    return pd.DataFrame(rows).sort_values("total_r", ascending=False, ignore_index=True)
+
+
+def test_sweep_grid_combines_the_other_parameters_per_cell():
+    rows = _sweep_rows()
+    mean, counts = charts.sweep_grid(rows, "orb.base_minutes", "trade.stop_mode", "total_r")
+    # numbers sorted, strings in grid (combination) order although the rows come in rank order
+    assert list(mean.columns) == [5, 15] and list(mean.index) == ["b_mode", "a_mode"]
+    # cell (5, a_mode): slippage 0 and 0.05 -> 1 + 1 and 1 + 1 - 0.5: mean 1.75
+    assert mean.loc["a_mode", 5] == pytest.approx(1.75)
+    assert mean.loc["b_mode", 15] == pytest.approx((3 + 2.5) / 2)
+    assert (counts.to_numpy() == 2).all()
+    best, _ = charts.sweep_grid(rows, "orb.base_minutes", "trade.stop_mode", "total_r", agg="max")
+    worst, _ = charts.sweep_grid(rows, "orb.base_minutes", "trade.stop_mode", "total_r", agg="min")
+    assert best.loc["a_mode", 15] == pytest.approx(4.0) and worst.loc["a_mode", 15] == pytest.approx(3.5)
+    one, ones = charts.sweep_grid(rows, "costs.slippage_per_share", None, "total_r")
+    assert list(one.index) == [""] and list(ones.loc[""]) == [4, 4]
+    with pytest.raises(ValueError, match="different parameters"):
+        charts.sweep_grid(rows, "orb.base_minutes", "orb.base_minutes", "total_r")
+    with pytest.raises(ValueError, match="agg"):
+        charts.sweep_grid(rows, "orb.base_minutes", None, "total_r", agg="median")
+
+
+def test_sweep_heatmap_figure_cells_labels_and_colour_scale():
+    rows = _sweep_rows()
+    fig = charts.sweep_heatmap_figure(rows, "orb.base_minutes", "costs.slippage_per_share", "total_r")
+    (heat,) = fig.data
+    assert heat.type == "heatmap" and list(heat.x) == ["5", "15"] and list(heat.y) == ["0", "0.05"]
+    # mean over the two stop modes: minutes / 5 - 10 * slippage + 0.5
+    np.testing.assert_allclose(np.asarray(heat.z), [[1.5, 3.5], [1.0, 3.0]])
+    assert heat.text[0][0] == "+1.50R" and (np.asarray(heat.customdata) == 2).all()
+    assert "mean over the other parameters" in fig.layout.title.text
+    assert heat.zmid is None  # one-signed values: a white-green scale
+    signed = rows.assign(total_r=rows["total_r"] - 2.5)
+    assert charts.sweep_heatmap_figure(signed, "orb.base_minutes", None, "total_r").data[0].zmid == 0
+    single = rows[rows["trade.stop_mode"] == "a_mode"]
+    fig = charts.sweep_heatmap_figure(single, "orb.base_minutes", "costs.slippage_per_share", "win_rate")
+    assert fig.layout.title.text == "Win rate by orb.base_minutes and costs.slippage_per_share"
+    assert list(fig.data[0].text[0]) == ["45.0%", "55.0%"]
+    empty = charts.sweep_heatmap_figure(rows.iloc[:0], "orb.base_minutes", None, "total_r")
+    assert not empty.data and empty.layout.annotations[0].text == "No sweep rows"
+
+
+def _folds() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"fold": [1, 2, 3], "train_sessions": [40, 40, 40], "test_sessions": [20, 20, 0],
+         "combination": [2, 2, 0], "is_total_r": [8.0, -4.0, 2.0], "oos_total_r": [5.0, 1.0, 0.0]}
+    )  # fmt: skip
+
+
+def test_walkforward_folds_figure_compares_r_per_session():
+    fig = charts.walkforward_folds_figure(_folds())
+    assert [t.name for t in fig.data] == ["In-sample", "Out-of-sample"]
+    assert list(fig.data[0].x) == ["F1", "F2", "F3"]
+    np.testing.assert_allclose(fig.data[0].y, [0.2, -0.1, 0.05])
+    oos = np.asarray(fig.data[1].y, dtype=float)
+    np.testing.assert_allclose(oos[:2], [0.25, 0.05])
+    assert np.isnan(oos[2])  # a fold without test sessions has no R per session
+
+
+def test_walkforward_equity_marks_where_each_test_window_starts():
+    times = [
+        _ts("2024-03-01 15:00"),
+        _ts("2024-03-01 21:00"),
+        _ts("2024-04-02 14:45"),
+        _ts("2024-05-01 16:00"),
+    ]
+    equity = pd.DataFrame(
+        {"timestamp": times, "equity": [1e5, 100_500.0, 100_200.0, 101_000.0], "cum_r": [0.0, 0.5, 0.2, 1.0],
+         "drawdown_pct": [0.0, 0.0, -0.3, 0.0], "drawdown_r": [0.0, 0.0, -0.3, 0.0], "fold": [1, 1, 2, 3]}
+    )  # fmt: skip
+    fig = charts.walkforward_equity_figure(equity)
+    np.testing.assert_allclose(fig.data[0].y, equity["cum_r"])
+    lines = [s for s in fig.layout.shapes if s.yref == "paper"]
+    assert [pd.Timestamp(s.x0) for s in lines] == [
+        _local("10:45", "2024-04-02"),
+        _local("12:00", "2024-05-01"),
+    ]
+    assert [a.text for a in fig.layout.annotations] == ["F2", "F3"]
+
+
+def test_parameter_stability_frame():
+    frame = charts.parameter_stability_frame(
+        {"parameter_stability": {"orb.base_minutes": {"chosen": [15, 5, 15], "distinct": 2, "mode": 15,
+                                                      "mode_share": 2 / 3, "changes": 2},
+                                 "costs.slippage_per_share": {"chosen": [0.0, 0.0, 0.0], "distinct": 1,
+                                                              "mode": 0.0, "mode_share": 1.0, "changes": 0}}}
+    )  # fmt: skip
+    assert list(frame["parameter"]) == ["orb.base_minutes", "costs.slippage_per_share"]
+    assert list(frame["chosen per fold"]) == ["15 → 5 → 15", "0 → 0 → 0"]
+    assert list(frame["most chosen"]) == ["15", "0"] and list(frame["changes"]) == [2, 0]
+
+
+def _bands() -> pd.DataFrame:
+    steps = np.arange(1, 6)
+    return pd.DataFrame(
+        {"step": steps, "p5": -1.0 * steps, "p25": -0.5 * steps, "p50": 0.1 * steps, "p75": 0.5 * steps,
+         "p95": 1.0 * steps, "observed": [1.0, 0.0, -1.0, 0.0, 1.0]}
+    )  # fmt: skip
+
+
+def test_montecarlo_bands_figure_is_a_fan_of_two_bands_median_and_the_run():
+    bands = _bands()
+    fig = charts.montecarlo_bands_figure(bands, unit="session")
+    assert [t.name for t in fig.data] == [
+        "p5", "5th–95th percentile", "p25", "25th–75th percentile", "Median", "This run"
+    ]  # fmt: skip
+    # each band is its lower edge, then the upper edge filled down to it
+    assert [t.fill for t in fig.data[:4]] == [None, "tonexty", None, "tonexty"]
+    for t, column in zip(fig.data, ("p5", "p95", "p25", "p75", "p50", "observed"), strict=True):
+        np.testing.assert_allclose(t.y, bands[column])
+        np.testing.assert_allclose(t.x, bands["step"])
+    assert fig.layout.xaxis.title.text == "Session number"
+    empty = charts.montecarlo_bands_figure(bands.iloc[:0])
+    assert not empty.data and empty.layout.annotations[0].text == "No trades to resample"
+
+
+def test_montecarlo_drawdown_histogram_counts_paths_and_marks_the_run():
+    drawdowns = np.array([-1.0, -1.2, -2.0, -2.1, -2.2, -3.0, -5.0, -5.5])
+    fig = charts.montecarlo_drawdown_figure(drawdowns, observed=-2.05, exceed={2.0: 0.75, 50.0: 0.0}, bins=9)
+    bars, marker = fig.data
+    assert bars.name == "Paths" and sum(bars.y) == len(drawdowns)
+    # 9 bins of 0.5R from -5.5 to -1.0, each [lo, hi) but the last [-1.5, -1.0] (numpy's rule)
+    edges = np.linspace(-5.5, -1.0, 10)
+    np.testing.assert_allclose(np.asarray(bars.x), (edges[:-1] + edges[1:]) / 2)
+    assert list(bars.y) == [1, 1, 0, 0, 0, 1, 2, 1, 2]
+    assert marker.name == "This run -2.05R" and list(marker.x) == [-2.05, -2.05]
+    # the 50R threshold lies beyond every path: only the 2R line is drawn
+    assert [s.x0 for s in fig.layout.shapes] == [-2.0]
+    assert [a.text for a in fig.layout.annotations] == ["P(DD > 2R)<br>= 75.0%"]
+    assert not charts.montecarlo_drawdown_figure(np.array([])).data
+
+
+def test_montecarlo_table_rows_are_the_three_statistics():
+    stats = ("total_r", "max_drawdown_r", "longest_losing_streak")
+    summary = {
+        "percentiles": {s: {f"p{q}": q + i for q in (5, 25, 50, 75, 95)} for i, s in enumerate(stats)},
+        "mean": {"total_r": 1.5, "max_drawdown_r": -2.5, "longest_losing_streak": 3.5},
+        "observed": {"total_r": 2.0, "max_drawdown_r": None, "longest_losing_streak": 4},
+    }
+    table = charts.montecarlo_table(summary)
+    assert list(table.index) == ["Total R", "Max drawdown R", "Longest losing streak"]
+    assert list(table.columns) == ["p5", "p25", "p50", "p75", "p95", "mean", "this run"]
+    assert table.loc["Max drawdown R", "p50"] == 51 and table.loc["Longest losing streak", "p95"] == 97
+    assert np.isnan(table.loc["Max drawdown R", "this run"]) and table.loc["Total R", "mean"] == 1.5
