@@ -22,7 +22,7 @@ from orb.schema import EQUITY_COLUMNS, METRIC_KEYS, SESSION_COLUMNS, TRADE_COLUM
 from tests.cli_helpers import one_error_line, run_cli, visible_runs
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL = ROOT.parent / "shared" / "data" / "real"
+REAL = ROOT / "tests" / "data"  # copies of ../shared/data/real (see its README)
 SYNTH = ["--synthetic", "--start", "2024-01-02", "--end", "2024-03-28"]
 PER_SYMBOL = ("trades", "fills", "equity", "sessions", "events", "bars")
 

@@ -15,7 +15,7 @@ from orb.config import load_config, with_overrides
 from orb.data import load_symbol
 from orb.engine import EventLoopBacktest
 
-REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real"
+REAL = Path(__file__).resolve().parent / "data"  # copies of ../shared/data/real (see its README)
 PARQUET = REAL / "spy_1min_2011-01_2011-03_utc_barstart.parquet"
 SHORT_WARMUP = {"orb.atr_period": 5, "confluence.rel_volume.lookback_sessions": 5}
 
