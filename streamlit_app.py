@@ -584,8 +584,8 @@ def show_walkforward(path: Path, stamp: tuple, run_id: str, tz: str) -> None:
     cards = (
         ("Walk-forward efficiency", charts.format_metric("efficiency", rob.get("efficiency")),
          "Out-of-sample R per session / in-sample R per session (— when in-sample R per session <= 0)"),
-        ("Profitable OOS folds",
-         "—" if profitable is None else f"{profitable:.0%} ({round(profitable * folds)} of {folds})",
+        (f"Profitable OOS folds ({'?' if profitable is None else round(profitable * folds)}/{folds})",
+         "—" if profitable is None else f"{profitable:.0%}",
          "Share of folds whose test window made more than 0 R"),
         ("OOS total R", charts.format_metric("total_r", rob.get("oos_total_r")), None),
         ("IS total R", charts.format_metric("total_r", rob.get("is_total_r")), None),
@@ -594,7 +594,7 @@ def show_walkforward(path: Path, stamp: tuple, run_id: str, tz: str) -> None:
         ("Combination changes", f"{rob.get('combination_changes')}",
          "Folds whose chosen combination differs from the previous fold's"),
     )  # fmt: skip
-    show_cards(cards)
+    show_cards(cards, per_row=4)
     st.subheader("Folds: in-sample (train) vs out-of-sample (test)")
     table = folds_table(wf.folds, keys)
     st.dataframe(

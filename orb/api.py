@@ -666,7 +666,10 @@ def create_app(
         description=(
             "Read-only access to the backtest run folders written by `run_backtest.py`. "
             "Every data endpoint takes `run_id` (omitted: the newest complete run). "
-            "Times are ISO-8601 with offset (UTC); undefined numbers are null."
+            "Times are ISO-8601 with offset (UTC); undefined numbers are null. Each run's `mode` (GET "
+            "/api/runs) says which endpoints apply: a backtest has trades, equity and sessions; a sweep "
+            "its ranked results (/api/sweeps); a walk-forward its folds (/api/walkforward) and metrics; "
+            "Monte Carlo output (/api/montecarlo) may come with a backtest or a walk-forward."
             + (" Every /api request needs the `X-API-Key` header." if key else "")
         ),
     )

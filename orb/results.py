@@ -281,7 +281,10 @@ def _not_produced(run: Path, name: str) -> str | None:
         return f"run {run.name} is a {mode} run, not a walk-forward: it has no {name}"
     if mode == BACKTEST or (mode == WALK_FORWARD and name == "metrics.json"):
         return None
-    return f"run {run.name} is a {mode} run: it has no {name} (a backtest output)"
+    return (
+        f"run {run.name} is a {mode} run: it has no {name} (a backtest output); "
+        "pass a backtest's run id (see GET /api/runs)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- JSON

@@ -216,7 +216,7 @@ def test_walkforward_run_tabs_and_robustness_cards(runs, monkeypatch):
     assert shown["Walk-forward efficiency"] == ("—" if efficiency is None else f"{efficiency:,.2f}")
     share, folds = robustness["profitable_fold_share"], robustness["folds"]
     profitable = sum(1 for r in pd.read_parquet(runs["wf"] / "wf_folds.parquet")["oos_total_r"] if r > 0)
-    assert shown["Profitable OOS folds"] == f"{share:.0%} ({profitable} of {folds})"
+    assert shown[f"Profitable OOS folds ({profitable}/{folds})"] == f"{share:.0%}"
     assert number(shown["OOS total R"]) == pytest.approx(robustness["oos_total_r"], abs=0.005)
     assert number(shown["IS total R"]) == pytest.approx(robustness["is_total_r"], abs=0.005)
     assert int(shown["Combination changes"]) == robustness["combination_changes"]
