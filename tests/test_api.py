@@ -95,6 +95,7 @@ def test_runs_list_holds_manifest_and_aggregate_totals(client, real_run):
                 "total_r": aggregate["total_r"],
                 "win_rate": aggregate["win_rate"],
             },
+            "mode": manifest["mode"],
         }
     ]
 
