@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import math
 import os
@@ -37,6 +36,7 @@ import pyarrow.parquet as pq
 
 from orb.errors import OrbError
 from orb.schema import METRIC_KEYS
+from orb.writer import sha256_file
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
@@ -408,14 +408,6 @@ def _symbol(run: Path, symbol: str) -> str:
 # ---------------------------------------------------------------------------------------------- validation
 
 
-def _hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
     folder = os.stat(run)
     stamp = (folder.st_mtime_ns, folder.st_ino)
@@ -430,7 +422,7 @@ def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
     base = run.resolve()
     for name, digest in files.items():
         member = _member(run, name, base)
-        if verify and _hash(member) != digest:
+        if verify and sha256_file(member) != digest:
             raise RunIncomplete(f"run {run.name}: {name} does not match its SHA-256 in manifest.json")
     for name in _REQUIRED[mode]:
         try:

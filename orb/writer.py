@@ -137,6 +137,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
