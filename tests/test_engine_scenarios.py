@@ -1363,6 +1363,26 @@ CLOSE_SHORT_TAIL = [
 
 SCENARIOS += [
     Scenario(
+        # The walk starts at O: a bar that opens beyond T1 has touched it before going down to the stop.
+        "s5_same_bar_ohlc_path_open_beyond_t1_fills_t1_before_the_stop",
+        day(*OR_ROWS,
+            E_LONG,                                        # long 101.0: stop 100, T1 102, T2 102.5
+            ("09:33", 102.3, 102.4, 99.9, 102.35, 1000),   # opens past T1; O->L->H->C: T1 at O, then stop
+            ("09:34", 100.6, 100.7, 100.4, 100.5, 1000)),  # last bar
+        [T("long", "09:32", 101.0, "09:33", 100.0, "stop", 1000, t1=True, extra={"gross_pnl": 0.0},
+           fills=(("entry", "09:32", 101.0, 1000), ("t1", "09:33", 102.0, 500),  # T2 102.5 not reached
+                  ("stop", "09:33", 100.0, 500)))],
+        overrides={"trade.same_bar": "ohlc_path"},
+    ),
+    Scenario(
+        "s5_same_bar_pessimistic_open_beyond_t1_still_stops_first",
+        day(*OR_ROWS,
+            E_LONG,                                        # long 101.0
+            ("09:33", 102.3, 102.4, 99.9, 102.35, 1000),   # pessimistic: the stop comes first, T1 never fills
+            ("09:34", 100.6, 100.7, 100.4, 100.5, 1000)),  # last bar
+        [T("long", "09:32", 101.0, "09:33", 100.0, "stop", 1000)],
+    ),
+    Scenario(
         "s5_same_bar_ohlc_path_long_doji_walks_low_first",
         day(*OR_ROWS,
             E_LONG,                                        # long 101.0
