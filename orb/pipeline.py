@@ -23,7 +23,7 @@ from orb import __version__, console
 from orb.config import Config
 from orb.data import LoadedBars, load_symbol
 from orb.engine import BacktestResult, EventLoopBacktest
-from orb.errors import DataError
+from orb.errors import DataError, SourceUnavailableError
 from orb.metrics import compute_metrics, drawdowns
 from orb.writer import (
     base_run_id,
@@ -112,13 +112,20 @@ def symbol_metrics(result: BacktestResult, cfg: Config) -> dict:
 
 
 def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], dict[str, str]]:
-    """Bars of every requested symbol (with a progress bar); failures as {symbol: one-line reason}."""
+    """Bars of every requested symbol (with a progress bar); failures as {symbol: one-line reason}.
+
+    Once the source proves unreachable (after its retries), the remaining symbols are not tried."""
     loaded: dict[str, LoadedBars] = {}
     failures: dict[str, str] = {}
+    unreachable: str | None = None
     with console.progress(request.quiet) as bar:
         task = bar.add_task(f"Loading bars ({request.source})", total=len(request.symbols), rate="")
         for sym in request.symbols:
             bar.update(task, rate=sym)
+            if unreachable is not None:
+                failures[sym] = f"{sym} not fetched: the source was unreachable for {unreachable}"
+                bar.advance(task)
+                continue
             try:
                 item = load_symbol(
                     sym,
@@ -131,6 +138,7 @@ def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], d
                 )
             except DataError as exc:
                 failures[sym] = str(exc)
+                unreachable = sym if isinstance(exc, SourceUnavailableError) else None
                 logger.opt(exception=True).debug(f"{sym}: load failed")
             else:
                 for warning in item.warnings:
@@ -138,6 +146,17 @@ def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], d
                 loaded[sym] = item
             bar.advance(task)
     return loaded, failures
+
+
+def no_data_error(failures: dict[str, str]) -> DataError:
+    """The one-line error when no symbol could be loaded."""
+    first, *others = failures.values()
+    if not others:
+        return DataError(first)
+    untried = [sym for sym, msg in failures.items() if "not fetched" in msg]
+    if len(untried) == len(others):
+        return DataError(f"{first} ({', '.join(untried)} not tried)")
+    return DataError(f"every symbol failed: {'; '.join(failures.values())}")
 
 
 def _backtest_all(
@@ -224,8 +243,7 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
             loaded, failures = load_all(request, cfg)
             if not loaded:
-                detail = "; ".join(failures.values())
-                raise DataError(detail if len(failures) == 1 else f"every symbol failed: {detail}")
+                raise no_data_error(failures)
             results = _backtest_all(loaded, request, cfg)
             per_symbol = {sym: symbol_metrics(res, cfg) for sym, res in results.items()}
             aggregate = aggregate_metrics(results, cfg)

@@ -253,10 +253,11 @@ def test_yahoo_unreachable_is_one_line(tmp_path, capsys):
     """No network here (and the test guard blocks sockets): the real yfinance path must say so."""
     cfg = tmp_path / "noretry.yaml"
     cfg.write_text("data:\n  yahoo_retries: 0\n")
-    code, out = run_cli(tmp_path, "--symbols", "SPY", "--config", str(cfg))
+    code, out = run_cli(tmp_path, "--symbols", "SPY", "QQQ", "IWM", "--config", str(cfg))
     assert code == 1
     line = one_error_line(capsys.readouterr().out)
-    assert "SPY" in line and ("--synthetic" in line or "no data" in line)
+    assert "Yahoo could not be reached for SPY" in line and "--synthetic" in line
+    assert line.endswith("(QQQ, IWM not tried)")  # an unreachable source is not retried per symbol
     assert visible_runs(out) == []
 
 

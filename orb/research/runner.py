@@ -22,7 +22,7 @@ from rich.table import Table
 from orb import console
 from orb.config import Config
 from orb.errors import ConfigError, DataError
-from orb.pipeline import RunRequest, build_manifest, load_all
+from orb.pipeline import RunRequest, build_manifest, load_all, no_data_error
 from orb.research.montecarlo import SUMMARY_FILE, monte_carlo, write_monte_carlo
 from orb.research.sweep import AGGREGATE, Combination, Sweep, check_rank_by, load_sweep, results_table
 from orb.research.tasks import Runner, Task, TaskResult, open_backend
@@ -140,8 +140,7 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
             _log_invalid(sweep)
             loaded, failures = load_all(request, cfg)
             if not loaded:
-                detail = "; ".join(failures.values())
-                raise DataError(detail if len(failures) == 1 else f"every symbol failed: {detail}")
+                raise no_data_error(failures)
             bars = {sym: item.bars for sym, item in loaded.items()}
             sessions = data_sessions(bars, request, cfg.session.timezone)
             if not sessions:
