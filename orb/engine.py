@@ -85,13 +85,12 @@ class EventLoopBacktest:
         raw_index = bars.index
         if raw_index.tz is None:
             raise ValueError("bars need a tz-aware UTC index (the bar contract)")
-        unsorted = not raw_index.is_monotonic_increasing
         dup = raw_index.duplicated(keep="last")
-        if unsorted or dup.any():
-            bad_ts = raw_index[dup] if dup.any() else raw_index
+        stamps = raw_index.asi8
+        backwards = np.flatnonzero(np.diff(stamps) < 0)  # bar i+1 stamped before bar i
+        bad_ts = raw_index[np.union1d(np.flatnonzero(dup), np.concatenate((backwards, backwards + 1)))]
+        if len(bad_ts):
             bars = bars[~dup].sort_index(kind="stable")
-        else:
-            bad_ts = raw_index[:0]
         index = bars.index
         if len(index) == 0:
             empty = schedule("2000-01-03", "2000-01-02", cfg.session.calendar)
@@ -110,10 +109,8 @@ class EventLoopBacktest:
         remap[present] = np.arange(len(present))
         ses = remap[pos[keep]]
         bars = bars[keep]
-        dirty = np.zeros(len(sched), dtype=bool)
-        if unsorted:
-            dirty[:] = True  # non-monotonic input: every session is suspect when validating
-        elif len(bad_ts):
+        dirty = np.zeros(len(sched), dtype=bool)  # sessions with a duplicate or out-of-order stamp
+        if len(bad_ts):
             bad_pos = assign_sessions(pd.DatetimeIndex(bad_ts), sched)
             dirty[bad_pos[bad_pos >= 0]] = True
         return bars, sched, ses, dirty
