@@ -349,6 +349,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         source = str(path)
     for dotted, value in (overrides or {}).items():
         data = deep_merge(data, _nest(dotted, value))
+    if overrides:
+        source += f" with command-line {', '.join(f'{k}={v}' for k, v in overrides.items())}"
     return build_config(data, source)
 
 

@@ -99,3 +99,10 @@ def test_unquoted_yaml_time_is_read_as_hh_mm(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text("entry:\n  cutoff: 14:45\n")  # YAML 1.1 reads this as 885 (sexagesimal)
     assert load_config(path).entry.cutoff == "14:45"
+
+
+def test_error_caused_by_a_command_line_override_names_it():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"data.interval": "30m"})
+    message = str(info.value)
+    assert "command-line data.interval=30m" in message and "multiple of 30" in message
