@@ -45,6 +45,30 @@ def runner_run(
     return output_dir / latest.read_text(encoding="utf-8").strip()
 
 
+def run_backtest(output_dir: Path, *args: str) -> Path:
+    """Run the real runner (synthetic data) into `output_dir`; return the new run folder."""
+    command = [sys.executable, str(REPO / "run_backtest.py"), "--synthetic", "--output-dir", str(output_dir)]
+    done = subprocess.run([*command, "-q", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"run_backtest.py failed: {done.stdout[-1500:]}{done.stderr[-1500:]}"
+    return output_dir / (output_dir / "latest").read_text(encoding="utf-8").strip()
+
+
+def strict_json(text: str):
+    """Parse a response body, failing on NaN/Infinity (not JSON)."""
+
+    def refuse(token):
+        raise AssertionError(f"non-JSON number {token} in a response")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def api_get(client, url, status=200, **kwargs):
+    """GET through a TestClient, check the status, return the strict JSON body."""
+    response = client.get(url, **kwargs)
+    assert response.status_code == status, response.text
+    return strict_json(response.text)
+
+
 def _trades(symbol: str, sched: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
     for day, open_utc in zip(sched.index, sched["open"], strict=True):

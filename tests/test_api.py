@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from run_fixtures import api_get as get
 from run_fixtures import build_run, runner_run
 
 from orb.api import create_app
@@ -59,19 +60,6 @@ def _value(v):
 
 def as_json(frame: pd.DataFrame) -> list[dict]:
     return [{k: _value(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def _strict(text: str):
-    def refuse(token):
-        raise AssertionError(f"non-JSON number {token} in a response")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def get(client, url, status=200, **kwargs):
-    response = client.get(url, **kwargs)
-    assert response.status_code == status, response.text
-    return _strict(response.text)
 
 
 def test_health(client, real_run):

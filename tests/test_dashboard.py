@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 import pytest
+from run_fixtures import run_backtest
 from streamlit.testing.v1 import AppTest
 
 from orb import results
@@ -26,14 +27,6 @@ from orb import results
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "streamlit_app.py")
 ZERO_TRADE_CONFIG = 'entry:\n  cutoff: "09:31"\ngovernance:\n  max_signals_per_day: 1\n'
-
-
-def run_backtest(output_dir: Path, *args: str) -> Path:
-    """Run the real runner (synthetic data) into `output_dir`; return the new run folder."""
-    command = [sys.executable, str(REPO / "run_backtest.py"), "--synthetic", "--output-dir", str(output_dir)]
-    done = subprocess.run([*command, "-q", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"run_backtest.py failed: {done.stdout[-1500:]}{done.stderr[-1500:]}"
-    return output_dir / (output_dir / "latest").read_text(encoding="utf-8").strip()
 
 
 @pytest.fixture(scope="session")

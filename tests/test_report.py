@@ -6,28 +6,19 @@ import base64
 import json
 import re
 import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from run_fixtures import run_backtest
 
 from orb import results
 from orb.report import write_report
 
 REPO = Path(__file__).resolve().parent.parent
 ZERO_TRADE_CONFIG = 'entry:\n  cutoff: "09:31"\n'
-
-
-def run_backtest(output_dir: Path, *args: str) -> Path:
-    """Run the real runner (synthetic data) into `output_dir`; return the new run folder."""
-    command = [sys.executable, str(REPO / "run_backtest.py"), "--synthetic", "--output-dir", str(output_dir)]
-    done = subprocess.run([*command, "-q", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"run_backtest.py failed: {done.stdout[-1500:]}{done.stderr[-1500:]}"
-    return output_dir / (output_dir / "latest").read_text(encoding="utf-8").strip()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from research_fixtures import research_runs
+from run_fixtures import api_get as get
 
 from orb import results
 from orb.api import create_app
@@ -33,19 +34,6 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(runs):
     return TestClient(create_app(runs["runs"], api_key="", cors_origins=""))
-
-
-def _strict(text: str):
-    def refuse(token):
-        raise AssertionError(f"non-JSON number {token} in a response")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def get(client, url, status=200, **kwargs):
-    response = client.get(url, **kwargs)
-    assert response.status_code == status, response.text
-    return _strict(response.text)
 
 
 def _value(v):
