@@ -267,21 +267,25 @@ def _main(args: argparse.Namespace) -> int:
         report=args.report,
         quiet=args.quiet,
         command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
-        monte_carlo=_monte_carlo(args),
     )
+    monte_carlo = _monte_carlo(args)
     if args.sweep is not None:
-        return _research(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
+        header = _header_rows(args, cfg, source, start, end, symbols)
+        return _research(args, request, cfg, header, monte_carlo)
     if not args.quiet:
         console.header(_header_rows(args, cfg, source, start, end, symbols))
-    outcome = pipeline.run(request, cfg)
+    analyse = None
+    if monte_carlo is not None:  # bootstrap all_trades into the run folder (orb.research)
+        from orb.research.runner import bootstrap_hook
+
+        analyse = bootstrap_hook(monte_carlo, cfg.data.seed)
+    outcome = pipeline.run(request, cfg, analyse)
     if not args.quiet:
         console.symbol_table(outcome.metrics["per_symbol"])
         console.aggregate_table(outcome.metrics["aggregate"])
         console.skipped_table(outcome.skipped)
-        if request.monte_carlo is not None:
-            from orb.research.runner import print_monte_carlo
-
-            print_monte_carlo(outcome.run_dir)
+        if outcome.montecarlo is not None:
+            console.print_monte_carlo(outcome.montecarlo)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():
@@ -303,7 +307,7 @@ def _monte_carlo(args: argparse.Namespace):
     )
 
 
-def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
+def _research(args: argparse.Namespace, request, cfg, header: dict[str, str], monte_carlo) -> int:
     """--sweep / --walk-forward: the research runner (orb.research.runner)."""
     import os
 
@@ -319,7 +323,7 @@ def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) ->
         wf_train=args.wf_train,
         wf_test=args.wf_test,
         wf_anchored=args.wf_anchored,
-        monte_carlo=request.monte_carlo,
+        monte_carlo=monte_carlo,
     )
     if not args.quiet:
         backend = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} process(es)"

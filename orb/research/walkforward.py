@@ -21,8 +21,7 @@ import pandas as pd
 
 from orb.config import Config
 from orb.errors import UsageError
-from orb.metrics import compute_metrics, drawdowns
-from orb.pipeline import combine_equity
+from orb.metrics import combine_equity, compute_metrics, drawdowns
 from orb.research.sweep import Combination, Sweep, metric_row, rank_order, typed_frame
 from orb.research.tasks import Task, TaskResult
 
