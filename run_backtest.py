@@ -36,11 +36,11 @@ def _date(text: str) -> date:
 
 def _symbol(text: str) -> str:
     from orb.data import validate_symbol
-    from orb.errors import UsageError
+    from orb.errors import RequestError
 
     try:
         return validate_symbol(text)
-    except UsageError as exc:
+    except RequestError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -164,13 +164,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date | None, date | None]:
     """--start/--end, or the defaults of interfaces.md: recent sessions ending yesterday."""
-    from orb.errors import UsageError
+    from orb.errors import RequestError
     from orb.sessions import recent_sessions, schedule
 
     start, end = args.start, args.end
     if source == "file":  # omitted dates: the file's own first/last session
         if start is not None and end is not None and end < start:
-            raise UsageError(f"--end {end} is before --start {start}; swap them")
+            raise RequestError(f"--end {end} is before --start {start}; swap them")
         return start, end
     if start is None or end is None:
         count = DEFAULT_SESSIONS[source]
@@ -179,9 +179,9 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date |
         start = start or first.date()
         end = end or last_ts.date()
     if end < start:
-        raise UsageError(f"--end {end} is before --start {start}; swap them")
+        raise RequestError(f"--end {end} is before --start {start}; swap them")
     if schedule(start, end, calendar).empty:
-        raise UsageError(
+        raise RequestError(
             f"no trading session between {start} and {end} (weekend or holiday); widen the range"
         )
     if source == "yahoo" and not args.cache:  # with --cache the data layer checks after a cache miss
