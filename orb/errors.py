@@ -31,4 +31,3 @@ class SourceUnavailableError(DataError):
 
 class OutputError(OrbError):
     """The run folder could not be written."""
-
