@@ -25,6 +25,7 @@ from orb.data import LoadedBars, load_symbol
 from orb.engine import BacktestResult, EventLoopBacktest
 from orb.errors import DataError, SourceUnavailableError
 from orb.metrics import aggregate_metrics, combine_equity, symbol_metrics
+from orb.runs.layout import RUN_LOG
 from orb.runs.write import (
     BacktestArtifacts,
     MonteCarloArtifact,
@@ -190,7 +191,7 @@ def run(request: RunRequest, cfg: Config, analyse: Analysis | None = None) -> Ru
     started = time.perf_counter()
     run_id = start_run(request.output_dir, request.run_name)
     with staging(request.output_dir, run_id) as tmp:
-        sink = console.add_run_log(tmp / "run.log")
+        sink = console.add_run_log(tmp / RUN_LOG)
         try:
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")

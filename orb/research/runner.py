@@ -33,6 +33,7 @@ from orb.research.walkforward import (
     train_table,
     walk_forward,
 )
+from orb.runs.layout import RUN_LOG
 from orb.runs.write import (
     SweepArtifacts,
     WalkForwardArtifacts,
@@ -131,7 +132,7 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
     mode = RunMode.WALK_FORWARD if research.walk_forward else RunMode.SWEEP
     run_id = start_run(request.output_dir, request.run_name)
     with staging(request.output_dir, run_id) as tmp:
-        sink = console.add_run_log(tmp / "run.log")
+        sink = console.add_run_log(tmp / RUN_LOG)
         try:
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
