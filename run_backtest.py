@@ -36,11 +36,11 @@ def _date(text: str) -> date:
 
 def _symbol(text: str) -> str:
     from orb.data import validate_symbol
-    from orb.errors import UsageError
+    from orb.errors import RequestError
 
     try:
         return validate_symbol(text)
-    except UsageError as exc:
+    except RequestError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -164,13 +164,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date | None, date | None]:
     """--start/--end, or the defaults of interfaces.md: recent sessions ending yesterday."""
-    from orb.errors import UsageError
+    from orb.errors import RequestError
     from orb.sessions import recent_sessions, schedule
 
     start, end = args.start, args.end
     if source == "file":  # omitted dates: the file's own first/last session
         if start is not None and end is not None and end < start:
-            raise UsageError(f"--end {end} is before --start {start}; swap them")
+            raise RequestError(f"--end {end} is before --start {start}; swap them")
         return start, end
     if start is None or end is None:
         count = DEFAULT_SESSIONS[source]
@@ -179,9 +179,9 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date |
         start = start or first.date()
         end = end or last_ts.date()
     if end < start:
-        raise UsageError(f"--end {end} is before --start {start}; swap them")
+        raise RequestError(f"--end {end} is before --start {start}; swap them")
     if schedule(start, end, calendar).empty:
-        raise UsageError(
+        raise RequestError(
             f"no trading session between {start} and {end} (weekend or holiday); widen the range"
         )
     if source == "yahoo" and not args.cache:  # with --cache the data layer checks after a cache miss
@@ -267,21 +267,25 @@ def _main(args: argparse.Namespace) -> int:
         report=args.report,
         quiet=args.quiet,
         command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
-        monte_carlo=_monte_carlo(args),
     )
+    monte_carlo = _monte_carlo(args)
     if args.sweep is not None:
-        return _research(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
+        header = _header_rows(args, cfg, source, start, end, symbols)
+        return _research(args, request, cfg, header, monte_carlo)
     if not args.quiet:
         console.header(_header_rows(args, cfg, source, start, end, symbols))
-    outcome = pipeline.run(request, cfg)
+    analyse = None
+    if monte_carlo is not None:  # bootstrap all_trades into the run folder (orb.research)
+        from orb.research.runner import bootstrap_hook
+
+        analyse = bootstrap_hook(monte_carlo, cfg.data.seed)
+    outcome = pipeline.run(request, cfg, analyse)
     if not args.quiet:
         console.symbol_table(outcome.metrics["per_symbol"])
         console.aggregate_table(outcome.metrics["aggregate"])
         console.skipped_table(outcome.skipped)
-        if request.monte_carlo is not None:
-            from orb.research.runner import print_monte_carlo
-
-            print_monte_carlo(outcome.run_dir)
+        if outcome.montecarlo is not None:
+            console.print_monte_carlo(outcome.montecarlo)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():
@@ -303,7 +307,7 @@ def _monte_carlo(args: argparse.Namespace):
     )
 
 
-def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
+def _research(args: argparse.Namespace, request, cfg, header: dict[str, str], monte_carlo) -> int:
     """--sweep / --walk-forward: the research runner (orb.research.runner)."""
     import os
 
@@ -319,7 +323,7 @@ def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) ->
         wf_train=args.wf_train,
         wf_test=args.wf_test,
         wf_anchored=args.wf_anchored,
-        monte_carlo=request.monte_carlo,
+        monte_carlo=monte_carlo,
     )
     if not args.quiet:
         backend = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} process(es)"

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from orb import charts, report, results
+from orb import charts, report
+from orb.runs import read as results
 
 KPI_KEYS = (
     ("total_trades", "Trades"),

@@ -24,8 +24,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
-from orb import __version__, results
-from orb.results import (
+from orb import __version__
+from orb.runs import read as results
+from orb.runs.read import (
     MONTECARLO_STATS,
     RUN_ID_PATTERN,
     SWEEP_SORT_KEYS,

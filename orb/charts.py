@@ -19,7 +19,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from orb.config import FACTOR_NAMES
-from orb.results import PERCENTILE_KEYS, histogram
+from orb.runs.read import PERCENTILE_KEYS, histogram
 
 TZ = "America/New_York"
 

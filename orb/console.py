@@ -1,10 +1,14 @@
-"""The shared Rich console, loguru sinks and the run's panels, progress bars and tables."""
+"""The shared Rich console, loguru sinks and the run's panels, progress bars and tables (backtest and
+research runs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from loguru import logger
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
@@ -18,6 +22,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+from orb.runs.layout import AGGREGATE
+
+TOP_ROWS = 10  # combinations shown after a sweep
 
 console = Console(stderr=False, highlight=False)
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{function}:{line} - {message}"
@@ -159,3 +167,116 @@ def completion(run_dir: Path, failures: dict[str, str], wall: float) -> None:
     style = "yellow" if failures else "green"
     title = "Run saved with failures" if failures else "Run complete"
     console.print(Panel("\n".join(lines), title=f"[bold]{title}", border_style=style))
+
+
+# ---------------------------------------------------------------------------------------------- research
+def _cell(value: Any, spec: str = "+.2f") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:{spec}}"
+    return str(value)
+
+
+def _labels(keys: tuple[str, ...]) -> list[str]:
+    """Short column labels: the last part of each dotted key, unless two keys share it."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return [short if last.count(short) == 1 else key for key, short in zip(keys, last, strict=True)]
+
+
+METRIC_LABELS = {
+    "total_trades": ("Trades", "d"),
+    "total_r": ("Total R", "+.2f"),
+    "win_rate": ("Win %", ".1%"),
+    "profit_factor": ("PF", ".2f"),
+    "max_drawdown_r": ("Max DD R", ".2f"),
+    "sharpe": ("Sharpe", ".2f"),
+}
+
+
+def _param_text(row: pd.Series, keys: tuple[str, ...]) -> str:
+    return " ".join(f"{label}={_cell(row[k], 'g')}" for k, label in zip(keys, _labels(keys), strict=True))
+
+
+def _research_table(title: str) -> Table:
+    return Table(
+        title=title, title_style="bold", header_style="bold magenta", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+
+
+def print_sweep(table: pd.DataFrame, keys: tuple[str, ...], rank_by: str) -> None:
+    """The best combinations (aggregate rows) as a Rich table; parameters wrap, numbers never do."""
+    agg = table[table["symbol"] == AGGREGATE].head(TOP_ROWS)
+    metrics = dict(METRIC_LABELS)
+    metrics.setdefault(rank_by, (rank_by, ".3g"))
+    out = _research_table(f"Top {len(agg)} combinations by {rank_by} (all symbols)")
+    out.add_column("Rank", justify="right", no_wrap=True)
+    out.add_column("#", justify="right", no_wrap=True)
+    out.add_column("Parameters", ratio=1, min_width=12, overflow="fold")
+    for label, _ in metrics.values():
+        out.add_column(label, justify="right", no_wrap=True, min_width=len(label))
+    for _, row in agg.iterrows():
+        out.add_row(
+            str(row["rank"]),
+            str(row["combination"]),
+            _param_text(row, keys),
+            *(_cell(row[m], spec) for m, (_, spec) in metrics.items()),
+        )
+    console.print(out)
+
+
+def print_walk_forward(table: pd.DataFrame, keys: tuple[str, ...], summary: dict[str, Any]) -> None:
+    """The folds and the robustness figures."""
+    out = _research_table("Walk-forward folds (chosen on train, traded on test)")
+    out.add_column("Fold", justify="right", no_wrap=True)
+    out.add_column("Test window", no_wrap=True)
+    out.add_column("Chosen parameters", ratio=1, min_width=12, overflow="fold")
+    for col in ("IS R", "OOS R", "OOS trades"):
+        out.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    for _, row in table.iterrows():
+        out.add_row(
+            str(row["fold"]),
+            f"{row['test_start']}..{row['test_end']}",
+            _param_text(row, keys),
+            _cell(row["is_total_r"]),
+            _cell(row["oos_total_r"]),
+            str(row["oos_total_trades"]),
+        )
+    console.print(out)
+    eff = summary["efficiency"]
+    console.print(
+        f"OOS total R {summary['oos_total_r']:+.2f} over {summary['folds']} folds; "
+        f"walk-forward efficiency {'-' if eff is None else f'{eff:.2f}'}; "
+        f"profitable OOS folds {summary['profitable_fold_share']:.0%}; "
+        f"combination changed {summary['combination_changes']} times",
+        markup=False,
+        highlight=False,
+    )
+
+
+def print_monte_carlo(summary: dict[str, Any]) -> None:
+    """Percentiles and drawdown probabilities of a run's montecarlo_summary.json."""
+    out = _research_table(
+        f"Monte Carlo: {summary['n_paths']:,} resamplings of {summary['n_units']:,} {summary['resample']}"
+    )
+    out.add_column("Statistic")
+    for col in ("observed", "p5", "p25", "p50", "p75", "p95"):
+        out.add_column(col, justify="right", no_wrap=True)
+    for stat, label in (
+        ("total_r", "Total R"),
+        ("max_drawdown_r", "Max drawdown R"),
+        ("longest_losing_streak", "Longest losing streak"),
+    ):
+        spec = ".0f" if stat == "longest_losing_streak" else "+.2f"
+        row = summary["percentiles"][stat]
+        out.add_row(
+            label,
+            _cell(float(summary["observed"][stat]), spec),
+            *(_cell(row[f"p{q}"], spec) for q in (5, 25, 50, 75, 95)),
+        )
+    console.print(out)
+    probs = ", ".join(
+        f"{t:g} R: {summary['prob_max_drawdown_exceeds'][key]:.1%}"
+        for t, key in zip(summary["drawdown_thresholds_r"], summary["prob_max_drawdown_exceeds"], strict=True)
+    )
+    console.print(f"P(max drawdown deeper than) {probs}", markup=False, highlight=False)

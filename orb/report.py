@@ -18,8 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from orb import __version__, charts, results
+from orb import __version__, charts
 from orb.config import INTERVAL_MINUTES
+from orb.runs import read as results
 
 KPI_KEYS = (
     "total_trades",

@@ -1,9 +1,12 @@
-"""Column contracts of the DataFrames passed between stages (run-format.md is the file contract).
+"""Column contracts of the DataFrames passed between stages and the value sets of their string columns
+(run-format.md is the file contract).
 
 Bars (every data source returns this, the engine consumes it):
     index   `timestamp`: DatetimeIndex, tz-aware UTC, bar START, sorted, unique
     columns open, high, low, close (float64), volume (int64)
 """
+
+from enum import StrEnum
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -95,3 +98,55 @@ METRIC_KEYS = (
     "exit_reasons",
 )
 AGGREGATE_EXTRA_KEYS = ("symbols", "avg_r_per_trade")
+
+
+class RunMode(StrEnum):
+    """manifest.json `mode`: what a run folder holds (a manifest without `mode` is a backtest)."""
+
+    BACKTEST = "backtest"
+    SWEEP = "sweep"
+    WALK_FORWARD = "walk_forward"
+
+
+class ExitReason(StrEnum):
+    """trades `exit_reason`: the reason of a trade's last leg (strategy.md 5)."""
+
+    STOP = "stop"
+    BREAKEVEN = "breakeven"
+    TARGET = "target"
+    EOD = "eod"
+
+
+class FillKind(StrEnum):
+    """fills `kind`."""
+
+    ENTRY = "entry"
+    T1 = "t1"
+    T2 = "t2"
+    TARGET = "target"
+    STOP = "stop"
+    BREAKEVEN = "breakeven"
+    EOD = "eod"
+
+
+class SessionStatus(StrEnum):
+    """sessions `status`."""
+
+    TRADED = "traded"
+    NO_SIGNAL = "no_signal"
+    SKIPPED = "skipped"
+
+
+class SkipReason(StrEnum):
+    """sessions `skip_reason` of a skipped session (strategy.md 1, 2), in the order they are checked."""
+
+    WARMUP = "warmup"
+    MISSING_BAR = "missing_bar"
+    DUPLICATE_TIMESTAMP = "duplicate_timestamp"
+    NAN_VALUE = "nan_value"
+    OHLC_VIOLATION = "ohlc_violation"
+    ZERO_VOLUME = "zero_volume"
+    NO_OR_BARS = "no_or_bars"
+    ZERO_WIDTH = "zero_width"
+    WIDTH_BELOW_MIN = "width_below_min"
+    WIDTH_ABOVE_MAX = "width_above_max"

@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from orb.errors import UsageError
+from orb.errors import RequestError
 
 EARLIEST = pd.Timestamp("1990-01-01")
 _CALENDARS: dict[str, object] = {}
@@ -37,22 +37,19 @@ def get_calendar(code: str = "XNYS", covering: date | str | None = None):
             warnings.simplefilter("ignore", DeprecationWarning)
             cal = xcals.get_calendar(code, start=wanted.strftime("%Y-%m-%d"), end=end)
     except xcals.errors.InvalidCalendarName:
-        raise UsageError(f"unknown exchange calendar {code!r} in session.calendar; use e.g. XNYS") from None
+        raise RequestError(f"unknown exchange calendar {code!r} in session.calendar; use e.g. XNYS") from None
     _CALENDARS[code] = cal
     return cal
 
 
 def schedule(start: date | str, end: date | str, code: str = "XNYS") -> pd.DataFrame:
-    """Sessions with start <= session_date <= end: columns `open`, `close` (UTC) and `early_close`."""
+    """Sessions with start <= session_date <= end: columns `open` and `close` (UTC)."""
     cal = get_calendar(code, start)
     sched = cal.schedule.loc[pd.Timestamp(start) : pd.Timestamp(end), ["open", "close"]]
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {"open": sched["open"], "close": sched["close"]},
         index=pd.DatetimeIndex(sched.index, name="session_date"),
     )
-    local_close = out["close"].dt.tz_convert(cal.tz)
-    regular = (local_close.dt.hour * 60 + local_close.dt.minute) < 16 * 60
-    return out.assign(early_close=regular.to_numpy())
 
 
 def session_offset(day: date | str, n: int, code: str = "XNYS") -> pd.Timestamp:
@@ -69,7 +66,7 @@ def recent_sessions(last: date | str, count: int, code: str = "XNYS") -> tuple[p
     sessions = cal.sessions
     pos = int(sessions.searchsorted(pd.Timestamp(last), side="right")) - 1
     if pos < 0:
-        raise UsageError(f"no trading session on or before {last}")
+        raise RequestError(f"no trading session on or before {last}")
     return sessions[max(pos - count + 1, 0)], sessions[pos]
 
 

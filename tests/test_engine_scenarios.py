@@ -18,10 +18,8 @@ import pytest
 from candles import bars, sessions_from, utc, warmup
 
 from orb.config import FACTOR_NAMES, load_config, with_overrides
+from orb.engine import EventLoopBacktest
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
-
-engine = pytest.importorskip("orb.engine")
-EventLoopBacktest = engine.EventLoopBacktest
 
 D = "2024-03-05"  # a normal Tuesday (EST, UTC-5)
 CAPITAL = 100_000.0

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from research_fixtures import research_runs
 from run_fixtures import api_get as get
 
-from orb import results
 from orb.api import create_app
+from orb.runs import read as results
 
 MARKER = "TOPSECRET-research-51c2"
 WINDOW = ("fold", "train_start", "train_end", "train_sessions", "test_start", "test_end", "test_sessions")

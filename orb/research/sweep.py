@@ -34,11 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orb.config import Config, with_overrides
 from orb.errors import ConfigError
+from orb.runs.layout import AGGREGATE  # the symbol column of a combination's aggregate row
 from orb.schema import METRIC_KEYS
 
 MAX_COMBINATIONS = 10_000
 FLOAT_DECIMALS = 6  # random floats are rounded to this many decimals
-AGGREGATE = "*"  # the symbol column of a combination's aggregate row
 # sections that shape the loaded data: a sweep loads bars once, so they cannot vary
 FIXED_SECTIONS = ("session", "data")
 COUNT_KEYS = (

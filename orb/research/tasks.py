@@ -20,7 +20,7 @@ import pandas as pd
 from orb.config import Config
 from orb.engine import EventLoopBacktest
 from orb.errors import OrbError
-from orb.pipeline import aggregate_metrics, symbol_metrics
+from orb.metrics import aggregate_metrics, symbol_metrics
 
 Bars = Mapping[str, pd.DataFrame]
 DASK_CONNECT_TIMEOUT = "10s"  # to reach the scheduler
