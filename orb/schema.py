@@ -38,6 +38,7 @@ TRADE_COLUMNS = (
     "or_low",
     "or_minutes",
     "score",
+    "breakeven_time",
 )  # followed by factor_<name> for each factor in orb.config.FACTOR_NAMES
 FILL_COLUMNS = ("trade_id", "symbol", "time", "kind", "price", "shares", "commission")
 EQUITY_COLUMNS = ("timestamp", "equity", "cum_r", "drawdown_pct", "drawdown_r")
@@ -53,6 +54,8 @@ SESSION_COLUMNS = (
     "skip_reason",
     "trades",
     "day_r",
+    "long_trigger",
+    "short_trigger",
 )
 EVENT_COLUMNS = ("time", "symbol", "session_date", "side", "reason", "detail")
 
