@@ -19,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from orb import metric_registry
+
 console = Console(stderr=False, highlight=False)
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{function}:{line} - {message}"
 _LEVEL_STYLE = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "DEBUG": "dim"}
@@ -94,8 +96,9 @@ def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
 
 def symbol_table(per_symbol: dict[str, dict]) -> None:
     table = Table(title="Per-symbol results", title_style="bold", header_style="bold magenta")
-    for col in ("Symbol", "Trades", "Win Rate", "Total R", "Avg R", "Profit Factor", "Sharpe", "Max DD R"):
-        table.add_column(col, justify="left" if col == "Symbol" else "right")
+    table.add_column("Symbol", justify="left")
+    for key in ("total_trades", "win_rate", "total_r", "avg_r", "profit_factor", "sharpe", "max_drawdown_r"):
+        table.add_column(metric_registry.header(key), justify="right")
     for sym, m in per_symbol.items():
         total_r = m["total_r"]
         colour = "green" if total_r > 0 else "red" if total_r < 0 else ""
@@ -114,8 +117,8 @@ def symbol_table(per_symbol: dict[str, dict]) -> None:
 
 def aggregate_table(agg: dict) -> None:
     table = Table(title="Aggregate", title_style="bold", header_style="bold magenta")
-    for col in ("Total Symbols", "Total Trades", "Total R", "Average R per Trade", "Win Rate", "Sharpe"):
-        table.add_column(col, justify="right")
+    for key in ("symbols", "total_trades", "total_r", "avg_r_per_trade", "win_rate", "sharpe"):
+        table.add_column(metric_registry.header(key), justify="right")
     table.add_row(
         str(len(agg["symbols"])),
         str(agg["total_trades"]),
