@@ -135,7 +135,7 @@ RUN_METRICS = (
     Metric("sessions", "Sessions", C, NONE),
     Metric("sessions_traded", "Sessions traded", C, NONE),
     Metric("sessions_skipped", "Sessions skipped", C, NONE),
-    Metric("exit_reasons", "Exit reasons", B, NONE),
+    Metric("exit_reasons", "Trades per exit reason", B, NONE),
 )
 AGGREGATE_METRICS = (
     Metric("symbols", "Symbols", B, NONE),
