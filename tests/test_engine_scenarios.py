@@ -1856,6 +1856,7 @@ def test_s9_15_or_candle_entry_bar_must_be_before_cutoff() -> None:
 # ---- what the views read instead of re-deriving: trigger levels and the breakeven move
 
 
+# fmt: off
 @pytest.mark.parametrize(
     ("overrides", "sessions", "long_trigger", "short_trigger"),
     [
@@ -1869,6 +1870,7 @@ def test_s9_15_or_candle_entry_bar_must_be_before_cutoff() -> None:
     ],
     ids=["plain", "buffer_fixed", "buffer_atr", "zero_width_skipped"],
 )
+# fmt: on
 def test_s3_sessions_table_holds_the_trigger_levels(overrides, sessions, long_trigger, short_trigger) -> None:
     row = run(overrides, sessions).sessions.iloc[-1]
     assert row["long_trigger"] == approx(long_trigger)
@@ -1882,6 +1884,7 @@ def test_s3_trigger_levels_are_nan_when_skipped_before_they_exist() -> None:
     assert pd.isna(row["long_trigger"]) and pd.isna(row["short_trigger"])
 
 
+# fmt: off
 @pytest.mark.parametrize(
     ("overrides", "rows", "breakeven_time"),
     [
@@ -1931,6 +1934,7 @@ def test_s3_trigger_levels_are_nan_when_skipped_before_they_exist() -> None:
     ],
     ids=["long", "short", "zero_share_t1", "stopped_before_t1", "t1_on_last_bar"],
 )
+# fmt: on
 def test_s9_6_trades_table_holds_the_breakeven_move(overrides, rows, breakeven_time) -> None:
     trades = run(overrides, day(*rows)).trades
     assert len(trades) == 1

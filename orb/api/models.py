@@ -198,6 +198,9 @@ class Trade(_Model):
     or_low: float | None
     or_minutes: int | None
     score: float | None
+    breakeven_time: IsoTime | None = Field(
+        None, description="Start of the first bar under the breakeven stop; null when the stop never moved."
+    )
 
 
 class TradesPage(_Model):
@@ -248,6 +251,8 @@ class SessionRow(_Model):
     skip_reason: str | None = None
     trades: int | None = None
     day_r: float | None = None
+    long_trigger: float | None = Field(None, description="The long entry level the engine used.")
+    short_trigger: float | None = Field(None, description="The short entry level the engine used.")
 
 
 class SessionsResponse(_Model):
