@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from orb import metric_registry
 from orb.runs.layout import AGGREGATE
 
 TOP_ROWS = 10  # combinations shown after a sweep
@@ -102,8 +103,9 @@ def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
 
 def symbol_table(per_symbol: dict[str, dict]) -> None:
     table = Table(title="Per-symbol results", title_style="bold", header_style="bold magenta")
-    for col in ("Symbol", "Trades", "Win Rate", "Total R", "Avg R", "Profit Factor", "Sharpe", "Max DD R"):
-        table.add_column(col, justify="left" if col == "Symbol" else "right")
+    table.add_column("Symbol", justify="left")
+    for key in ("total_trades", "win_rate", "total_r", "avg_r", "profit_factor", "sharpe", "max_drawdown_r"):
+        table.add_column(metric_registry.header(key), justify="right")
     for sym, m in per_symbol.items():
         total_r = m["total_r"]
         colour = "green" if total_r > 0 else "red" if total_r < 0 else ""
@@ -122,8 +124,8 @@ def symbol_table(per_symbol: dict[str, dict]) -> None:
 
 def aggregate_table(agg: dict) -> None:
     table = Table(title="Aggregate", title_style="bold", header_style="bold magenta")
-    for col in ("Total Symbols", "Total Trades", "Total R", "Average R per Trade", "Win Rate", "Sharpe"):
-        table.add_column(col, justify="right")
+    for key in ("symbols", "total_trades", "total_r", "avg_r_per_trade", "win_rate", "sharpe"):
+        table.add_column(metric_registry.header(key), justify="right")
     table.add_row(
         str(len(agg["symbols"])),
         str(agg["total_trades"]),
@@ -184,13 +186,9 @@ def _labels(keys: tuple[str, ...]) -> list[str]:
     return [short if last.count(short) == 1 else key for key, short in zip(keys, last, strict=True)]
 
 
-METRIC_LABELS = {
-    "total_trades": ("Trades", "d"),
-    "total_r": ("Total R", "+.2f"),
-    "win_rate": ("Win %", ".1%"),
-    "profit_factor": ("PF", ".2f"),
-    "max_drawdown_r": ("Max DD R", ".2f"),
-    "sharpe": ("Sharpe", ".2f"),
+METRIC_LABELS = {  # research tables: header and format spec from the metric registry
+    key: (metric_registry.header(key), metric_registry.METRICS[key].spec)
+    for key in ("total_trades", "total_r", "win_rate", "profit_factor", "max_drawdown_r", "sharpe")
 }
 
 

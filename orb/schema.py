@@ -8,6 +8,8 @@ Bars (every data source returns this, the engine consumes it):
 
 from enum import StrEnum
 
+from orb.metric_registry import RUN_METRIC_KEYS
+
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 
 TRADE_COLUMNS = (
@@ -41,6 +43,7 @@ TRADE_COLUMNS = (
     "or_low",
     "or_minutes",
     "score",
+    "breakeven_time",
 )  # followed by factor_<name> for each factor in orb.config.FACTOR_NAMES
 FILL_COLUMNS = ("trade_id", "symbol", "time", "kind", "price", "shares", "commission")
 EQUITY_COLUMNS = ("timestamp", "equity", "cum_r", "drawdown_pct", "drawdown_r")
@@ -56,47 +59,12 @@ SESSION_COLUMNS = (
     "skip_reason",
     "trades",
     "day_r",
+    "long_trigger",
+    "short_trigger",
 )
 EVENT_COLUMNS = ("time", "symbol", "session_date", "side", "reason", "detail")
 
-METRIC_KEYS = (
-    "total_trades",
-    "winning_trades",
-    "losing_trades",
-    "win_rate",
-    "total_r",
-    "avg_r",
-    "median_r",
-    "profit_factor",
-    "expectancy_r",
-    "sqn",
-    "avg_winner_r",
-    "avg_loser_r",
-    "largest_winner_r",
-    "largest_loser_r",
-    "max_consecutive_wins",
-    "max_consecutive_losses",
-    "max_drawdown_r",
-    "max_drawdown_pct",
-    "max_drawdown_duration_days",
-    "sharpe",
-    "sortino",
-    "calmar",
-    "net_pnl",
-    "total_return_pct",
-    "cagr_pct",
-    "final_equity",
-    "exposure_pct",
-    "avg_holding_minutes",
-    "long_trades",
-    "short_trades",
-    "long_win_rate",
-    "short_win_rate",
-    "sessions",
-    "sessions_traded",
-    "sessions_skipped",
-    "exit_reasons",
-)
+METRIC_KEYS = RUN_METRIC_KEYS  # metrics.json order (orb.metric_registry)
 AGGREGATE_EXTRA_KEYS = ("symbols", "avg_r_per_trade")
 
 

@@ -37,6 +37,8 @@ def client(runs):
 
 
 def _value(v):
+    if v is pd.NaT:  # a nullable time (breakeven_time) is JSON null
+        return None
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     if isinstance(v, date):

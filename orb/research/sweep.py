@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orb.config import Config, with_overrides
 from orb.errors import ConfigError
+from orb.metric_registry import METRICS, SCALAR_RUN_METRIC_KEYS, Better
 from orb.runs.layout import AGGREGATE  # the symbol column of a combination's aggregate row
 from orb.schema import METRIC_KEYS
 
@@ -41,21 +42,9 @@ MAX_COMBINATIONS = 10_000
 FLOAT_DECIMALS = 6  # random floats are rounded to this many decimals
 # sections that shape the loaded data: a sweep loads bars once, so they cannot vary
 FIXED_SECTIONS = ("session", "data")
-COUNT_KEYS = (
-    "total_trades",
-    "winning_trades",
-    "losing_trades",
-    "max_consecutive_wins",
-    "max_consecutive_losses",
-    "max_drawdown_duration_days",
-    "long_trades",
-    "short_trades",
-    "sessions",
-    "sessions_traded",
-    "sessions_skipped",
-)
-RANK_KEYS = tuple(k for k in METRIC_KEYS if k != "exit_reasons")
-LOWER_IS_BETTER = frozenset({"losing_trades", "max_consecutive_losses", "max_drawdown_duration_days"})
+COUNT_KEYS = tuple(k for k in METRIC_KEYS if METRICS[k].integer)
+RANK_KEYS = SCALAR_RUN_METRIC_KEYS
+LOWER_IS_BETTER = frozenset(k for k in RANK_KEYS if METRICS[k].better is Better.LOWER)
 
 
 class _Model(BaseModel):

@@ -525,6 +525,3 @@ def load_metrics(path: PathLike) -> dict[str, Any]:
 def load_run_config(path: PathLike) -> dict[str, Any]:
     """config.json of run folder `path`: the fully resolved configuration that ran."""
     return copy.deepcopy(_config(Path(path)))
-
-
-load_config = load_run_config  # the name the front ends call until they switch to load_run_config

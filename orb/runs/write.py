@@ -27,7 +27,7 @@ from orb.errors import OutputError
 from orb.runs import layout as L
 from orb.runs.layout import SCHEMA_VERSION, TMP_PREFIX, sha256_file
 
-TIME_COLUMNS = ("entry_time", "exit_time", "time", "timestamp")
+TIME_COLUMNS = ("entry_time", "exit_time", "breakeven_time", "time", "timestamp")
 
 
 class MonteCarloArtifact(Protocol):
