@@ -69,15 +69,19 @@ class ResearchRequest:
 
 @dataclass(frozen=True)
 class MonteCarloRequest:
-    """`--monte-carlo N` with `--mc-by-session` and `--mc-dd R ...`; the seed is data.seed (--seed)."""
+    """`--monte-carlo N` with `--mc-by-session`, `--mc-dd R ...` and `--mc-seed N` (None: data.seed, which
+    `--seed` sets)."""
 
     paths: int
     by_session: bool = False
     dd_thresholds: tuple[float, ...] = (5.0, 10.0, 20.0)
+    seed: int | None = None
 
 
-def monte_carlo_files(trades: pd.DataFrame, folder: Path, mc: MonteCarloRequest, seed: int) -> list[str]:
-    """Bootstrap `trades` (orb.research.montecarlo) and write its files into the staged run `folder`."""
+def monte_carlo_files(trades: pd.DataFrame, folder: Path, mc: MonteCarloRequest, data_seed: int) -> list[str]:
+    """Bootstrap `trades` (orb.research.montecarlo) with `mc.seed` (else `data_seed`) and write its files
+    into the staged run `folder`."""
+    seed = data_seed if mc.seed is None else mc.seed
     result = monte_carlo(trades, mc.paths, seed, by_session=mc.by_session, dd_thresholds=mc.dd_thresholds)
     names = write_monte_carlo(result, folder)
     units = "sessions" if mc.by_session else "trades"
