@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 error (bad config, no data, some symbol failed), 2 bad 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from datetime import date, datetime, timedelta
@@ -269,7 +270,7 @@ def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -
     return {
         "Symbols": " ".join(symbols),
         "Sessions": f"{start or 'first in file'} .. {end or 'last in file'}",
-        "Data": data + (f", cache {args.cache_dir}" if args.cache else ""),
+        "Data": data + (f", bar cache in {args.cache_dir}{os.sep}" if args.cache else ""),
         "Interval": cfg.data.interval,
         "Strategy": ", ".join(strategy),
         "Config": f"{args.config or 'defaults.yaml'} (sha256 {cfg.sha256()[:12]})",
@@ -341,8 +342,6 @@ def _monte_carlo(args: argparse.Namespace):
 
 def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
     """--sweep / --walk-forward: the research runner (orb.research.runner)."""
-    import os
-
     from orb import console
     from orb.research.runner import ResearchRequest, cli
 

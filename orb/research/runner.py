@@ -156,7 +156,7 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
                 else []
             )
             where = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} worker(s)"
-            logger.info(f"{mode}: {len(sweep.valid)} combinations on {where}")
+            logger.info(f"{mode}: {console.plural(len(sweep.valid), 'combination')} on {where}")
             workers = min(research.workers, len(sweep.valid) * max(len(folds), 1))
             with open_backend(bars, workers=workers, scheduler=research.scheduler) as backend:
                 if research.walk_forward:
