@@ -6,6 +6,7 @@ Every model forbids unknown keys and is frozen. `load_config` returns a `Config`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -46,6 +47,7 @@ class _Model(BaseModel):
         return value
 
 
+@functools.cache
 def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
     """Names of the fields of `model` typed int or float (optionally None)."""
     numeric = set()
