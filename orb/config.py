@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from orb.errors import ConfigError
-from orb.safeyaml import parse_yaml, read_yaml_file, short
+from orb.safeyaml import cut, parse_yaml, read_yaml_file, short
 
 DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "defaults.yaml"
 INTERVAL_MINUTES = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30}
@@ -372,13 +372,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     for dotted, value in (overrides or {}).items():
         data = deep_merge(data, _nest(dotted, value))
     if overrides:
-        source += f" with command-line {', '.join(f'{k}={_cut(v)}' for k, v in overrides.items())}"
+        source += f" with command-line {', '.join(f'{k}={cut(str(v))}' for k, v in overrides.items())}"
     return build_config(data, source)
-
-
-def _cut(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}")
@@ -391,7 +386,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not _KEY_PATH.fullmatch(key):
         raise ConfigError(
-            f"--set {_cut(text)!r}: use key.path=value with a dotted config key, e.g. orb.base_minutes=5"
+            f"--set {cut(text)!r}: use key.path=value with a dotted config key, e.g. orb.base_minutes=5"
         )
     return key, parse_yaml(raw, f"--set {key}")
 

@@ -102,11 +102,11 @@ def _check_tree(loader: yaml.SafeLoader, node: Node, path: tuple[str, ...]) -> N
                 where = ".".join((*path, key))
                 if key in seen:
                     raise _Refused(
-                        f"key '{_cut(where)}' is given twice (lines {seen[key]} and "
+                        f"key '{cut(where)}' is given twice (lines {seen[key]} and "
                         f"{key_node.start_mark.line + 1}); keep one"
                     )
                 seen[key] = key_node.start_mark.line + 1
-            _check_tree(loader, value_node, (*path, _cut(str(key))) if key is not None else path)
+            _check_tree(loader, value_node, (*path, cut(str(key))) if key is not None else path)
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
             _check_tree(loader, item, (*path, str(i)))
@@ -114,10 +114,11 @@ def _check_tree(loader: yaml.SafeLoader, node: Node, path: tuple[str, ...]) -> N
         number = loader.construct_yaml_float(node)
         if not math.isfinite(number):
             where = ".".join(path) or "(top level)"
-            raise _Refused(f"key '{_cut(where)}' = {short(node.value)} is not a finite number")
+            raise _Refused(f"key '{cut(where)}' = {short(node.value)} is not a finite number")
 
 
-def _cut(text: str) -> str:
+def cut(text: str) -> str:
+    """`text` cut to SHORT characters (for keys and values shown without quotes)."""
     return text if len(text) <= SHORT else text[: SHORT - 3] + "..."
 
 
