@@ -6,12 +6,11 @@ Exit codes: 0 success, 1 error (bad config, no data, some symbol failed), 2 bad 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
-
-from orb import __version__
 
 INTERVALS = ("1m", "2m", "5m", "15m", "30m")
 DEFAULT_SESSIONS = {"yahoo": 20, "synthetic": 60}
@@ -35,16 +34,18 @@ def _date(text: str) -> date:
 
 
 def _symbol(text: str) -> str:
-    from orb.data import validate_symbol
     from orb.errors import RequestError
+    from orb.symbols import normalize_symbol
 
     try:
-        return validate_symbol(text)
+        return normalize_symbol(text)
     except RequestError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from orb import __version__
+
     p = _Parser(
         prog="run_backtest.py",
         description="Backtest the Opening Range Breakout confluence strategy on 1-minute US equity bars.",
@@ -71,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-name", type=_run_name, metavar="TAG", help="tag appended to the run id")
     p.add_argument("--seed", type=int, help="synthetic seed (overrides data.seed)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        type=_set,
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one config key (repeatable; VALUE is YAML), e.g. --set orb.base_minutes=5",
+    )
     _research_arguments(p)
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="show DEBUG logs")
@@ -95,7 +105,13 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--wf-anchored", action="store_true", help="train from the first session (not rolling)")
     g.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run the tasks on this Dask cluster")
     g.add_argument(
-        "--monte-carlo", type=_positive, metavar="N", help="bootstrap the trades' R N times (seed: --seed)"
+        "--monte-carlo", type=_positive, metavar="N", help="bootstrap the trades' R N times (seed: --mc-seed)"
+    )
+    g.add_argument(
+        "--mc-seed",
+        type=_seed,
+        metavar="N",
+        help="Monte Carlo seed (default: data.seed); --seed changes the bars",
     )
     g.add_argument("--mc-by-session", action="store_true", help="resample whole sessions, not trades")
     g.add_argument(
@@ -106,6 +122,12 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit() or len(text) > 19:
+        raise argparse.ArgumentTypeError(f"expected a seed: a whole number >= 0, got {text[:30]!r}")
     return int(text)
 
 
@@ -132,8 +154,9 @@ def _rank_key(text: str) -> str:
 def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Research flags that make no sense without --sweep (or with --report), Monte Carlo flags without
     --monte-carlo or with a plain sweep."""
-    if args.monte_carlo is None and (args.mc_by_session or args.mc_dd):
-        p.error(f"--{'mc-by-session' if args.mc_by_session else 'mc-dd'} needs --monte-carlo N")
+    if args.monte_carlo is None and (args.mc_by_session or args.mc_dd or args.mc_seed is not None):
+        flag = "mc-by-session" if args.mc_by_session else "mc-dd" if args.mc_dd else "mc-seed"
+        p.error(f"--{flag} needs --monte-carlo N")
     if args.monte_carlo is not None and args.sweep is not None and not args.walk_forward:
         p.error("--monte-carlo applies to a backtest or a --walk-forward, not to a plain --sweep")
     if args.sweep is None:
@@ -142,6 +165,16 @@ def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace) -> Non
             p.error(f"--{given[0].replace('_', '-')} needs --sweep FILE.yaml (the parameter grid)")
     elif args.report:
         p.error("--report applies to single backtests, not to --sweep")
+
+
+def _set(text: str) -> tuple[str, object]:
+    from orb.config import parse_override
+    from orb.errors import ConfigError
+
+    try:
+        return parse_override(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _run_name(text: str) -> str:
@@ -159,6 +192,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         out["orb.validate"] = True
     if args.seed is not None:
         out["data.seed"] = args.seed
+    for key, value in args.sets:  # --set, in order: a later one wins
+        out.pop(key, None)
+        out[key] = value
     return out
 
 
@@ -234,7 +270,7 @@ def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -
     return {
         "Symbols": " ".join(symbols),
         "Sessions": f"{start or 'first in file'} .. {end or 'last in file'}",
-        "Data": data + (f", cache {args.cache_dir}" if args.cache else ""),
+        "Data": data + (f", bar cache in {args.cache_dir}{os.sep}" if args.cache else ""),
         "Interval": cfg.data.interval,
         "Strategy": ", ".join(strategy),
         "Config": f"{args.config or 'defaults.yaml'} (sha256 {cfg.sha256()[:12]})",
@@ -304,13 +340,12 @@ def _monte_carlo(args: argparse.Namespace):
         paths=args.monte_carlo,
         by_session=args.mc_by_session,
         dd_thresholds=tuple(args.mc_dd or MonteCarloRequest.dd_thresholds),
+        seed=args.mc_seed,
     )
 
 
 def _research(args: argparse.Namespace, request, cfg, header: dict[str, str], monte_carlo) -> int:
     """--sweep / --walk-forward: the research runner (orb.research.runner)."""
-    import os
-
     from orb import console
     from orb.research.runner import ResearchRequest, cli
 
@@ -336,5 +371,14 @@ def _research(args: argparse.Namespace, request, cfg, header: dict[str, str], mo
     return cli(request, cfg, research)
 
 
+def cli() -> int:
+    """`main` with Ctrl-C at any moment of start-up (imports, argument parsing) as one line, exit 130."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted during start-up: nothing was written\n")
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

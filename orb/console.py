@@ -3,6 +3,10 @@ research runs)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +31,11 @@ from orb import metric_registry
 from orb.runs.layout import AGGREGATE
 
 TOP_ROWS = 10  # combinations shown after a sweep
+from orb.reasons import skip_meaning
 
 console = Console(stderr=False, highlight=False)
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{function}:{line} - {message}"
+SMALL_SAMPLE_TRADES = 30  # a Sharpe ratio from fewer trades is marked as a small sample
 _LEVEL_STYLE = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "DEBUG": "dim"}
 
 
@@ -41,24 +47,59 @@ def _console_sink(message) -> None:
     console.print(f"{label}{record['message']}", style=style, markup=False, highlight=False, soft_wrap=True)
 
 
+class _LogFile(RotatingFileHandler):
+    """The DEBUG log file as a loguru sink: rotated at 10 MB, 5 old files kept. The first write error
+    (disk full, read-only folder) prints one warning and turns the file off; the run goes on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8", delay=True)
+        self.failed = False
+
+    def write(self, message: str) -> None:
+        if not self.failed:
+            self.emit(logging.makeLogRecord({"msg": message.rstrip("\n")}))
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            self._give_up(exc)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._give_up(sys.exc_info()[1])
+
+    def _give_up(self, exc: BaseException | None) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        console.print(
+            f"warning: cannot write {self.baseFilename} ({reason}); logging to the console only",
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def stop(self) -> None:
+        """Called by loguru when the sink is removed (also at exit)."""
+        with contextlib.suppress(OSError):
+            self.close()
+
+
 def setup_logging(level: str, log_file: Path | None = Path("backtest_run.log")) -> None:
     """Console sink at `level` (through the Rich console, so logs print above progress bars) and a
     rotated DEBUG file; tracebacks go to the file only."""
     logger.remove()
     logger.add(_console_sink, level=level, format="{message}", backtrace=False, diagnose=False)
     if log_file is not None:
-        try:
-            logger.add(
-                log_file,
-                level="DEBUG",
-                format=LOG_FORMAT,
-                rotation="10 MB",
-                retention=5,
-                encoding="utf-8",
-                diagnose=False,
-            )
-        except OSError as exc:
-            logger.warning(f"cannot write {log_file} ({exc.strerror}); logging to the console only")
+        file_sink = _LogFile(Path(log_file))
+        file_sink.setFormatter(logging.Formatter("%(message)s"))
+        logger.add(file_sink, level="DEBUG", format=LOG_FORMAT, diagnose=False)
 
 
 def add_run_log(path: Path) -> int:
@@ -97,8 +138,24 @@ def header(rows: dict[str, str]) -> None:
     console.print(Panel(grid, title="[bold]orb: Opening Range Breakout backtest", border_style="cyan"))
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 trade`, `2 trades`, `0 trades`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _sharpe(value, trades: int) -> str:
+    """The Sharpe cell: marked `*` when it rests on fewer than SMALL_SAMPLE_TRADES trades."""
+    text = _fmt(value)
+    return f"{text}*" if value is not None and trades < SMALL_SAMPLE_TRADES else text
+
+
+def _small_sample_note(table: Table, trade_counts: list[int]) -> None:
+    if any(n < SMALL_SAMPLE_TRADES for n in trade_counts):
+        table.caption = f"* Sharpe from fewer than {SMALL_SAMPLE_TRADES} trades: a small sample, not reliable"
 
 
 def symbol_table(per_symbol: dict[str, dict]) -> None:
@@ -116,9 +173,10 @@ def symbol_table(per_symbol: dict[str, dict]) -> None:
             f"[{colour}]{total_r:+.2f}[/]" if colour else f"{total_r:+.2f}",
             _fmt(m["avg_r"], "+.3f"),
             _fmt(m["profit_factor"]),
-            _fmt(m["sharpe"]),
+            _sharpe(m["sharpe"], m["total_trades"]),
             _fmt(m["max_drawdown_r"]),
         )
+    _small_sample_note(table, [m["total_trades"] for m in per_symbol.values() if m["sharpe"] is not None])
     console.print(table)
 
 
@@ -132,8 +190,9 @@ def aggregate_table(agg: dict) -> None:
         f"{agg['total_r']:+.2f}",
         _fmt(agg["avg_r_per_trade"], "+.3f"),
         _fmt(None if agg["win_rate"] is None else agg["win_rate"] * 100, ".1f", "%"),
-        _fmt(agg["sharpe"]),
+        _sharpe(agg["sharpe"], agg["total_trades"]),
     )
+    _small_sample_note(table, [agg["total_trades"]] if agg["sharpe"] is not None else [])
     console.print(table)
 
 
@@ -150,6 +209,8 @@ def skipped_table(counts: dict[str, dict[str, int]]) -> None:
     for sym, per in counts.items():
         table.add_row(sym, *(str(per.get(r, 0)) for r in reasons))
     console.print(table)
+    for reason in reasons:
+        console.print(f"  {reason}: {skip_meaning(reason)}", style="dim", markup=False, highlight=False)
 
 
 def completion(run_dir: Path, failures: dict[str, str], wall: float) -> None:

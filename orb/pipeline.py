@@ -141,7 +141,8 @@ def _backtest_all(
             res = results[sym]
             _log_skips(sym, res.sessions)
             logger.info(
-                f"{sym}: {len(res.trades)} trades over {len(res.sessions)} sessions "
+                f"{sym}: {console.plural(len(res.trades), 'trade')} over "
+                f"{console.plural(len(res.sessions), 'session')} "
                 f"({int((res.sessions['status'] == SessionStatus.SKIPPED).sum())} skipped)"
             )
     return results

@@ -6,7 +6,6 @@ Every source returns the bar contract (orb.schema) covering `data.warmup_session
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 
@@ -21,22 +20,11 @@ from orb.data.synthetic import generate_bars
 from orb.data.yahoo import Fetcher, check_yahoo_request, fetch_yahoo, load_yahoo
 from orb.errors import NoDataError, RequestError
 from orb.sessions import schedule, session_offset
+from orb.symbols import normalize_symbol as validate_symbol  # the one rule (orb.symbols)
 
 __all__ = ["LoadedBars", "SOURCES", "check_yahoo_request", "load_symbol", "validate_symbol"]
 
 SOURCES = ("yahoo", "synthetic", "file")
-_SYMBOL = re.compile(r"[A-Z0-9.^=-]{1,15}")
-
-
-def validate_symbol(symbol: str) -> str:
-    """The upper-cased symbol; RequestError unless it is 1-15 of A-Z 0-9 . ^ = -."""
-    upper = str(symbol).strip().upper()
-    if not _SYMBOL.fullmatch(upper):
-        raise RequestError(
-            f"invalid symbol {symbol!r}: use 1-15 characters among A-Z, 0-9, '.', '^', '=', '-' "
-            f"(e.g. SPY, BRK.B, ^GSPC)"
-        )
-    return upper
 
 
 def load_symbol(

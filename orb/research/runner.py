@@ -66,15 +66,19 @@ class ResearchRequest:
 
 @dataclass(frozen=True)
 class MonteCarloRequest:
-    """`--monte-carlo N` with `--mc-by-session` and `--mc-dd R ...`; the seed is data.seed (--seed)."""
+    """`--monte-carlo N` with `--mc-by-session`, `--mc-dd R ...` and `--mc-seed N` (None: data.seed, which
+    `--seed` sets)."""
 
     paths: int
     by_session: bool = False
     dd_thresholds: tuple[float, ...] = (5.0, 10.0, 20.0)
+    seed: int | None = None
 
 
-def bootstrap(trades: pd.DataFrame, mc: MonteCarloRequest, seed: int) -> MonteCarloResult:
-    """Bootstrap `trades` (orb.research.montecarlo) as `mc` asks, logging the median result."""
+def bootstrap(trades: pd.DataFrame, mc: MonteCarloRequest, data_seed: int) -> MonteCarloResult:
+    """Bootstrap `trades` (orb.research.montecarlo) as `mc` asks, with `mc.seed` (else `data_seed`),
+    logging the median result."""
+    seed = data_seed if mc.seed is None else mc.seed
     result = monte_carlo(trades, mc.paths, seed, by_session=mc.by_session, dd_thresholds=mc.dd_thresholds)
     units = "sessions" if mc.by_session else "trades"
     logger.info(
@@ -151,7 +155,7 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
                 else []
             )
             where = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} worker(s)"
-            logger.info(f"{mode}: {len(sweep.valid)} combinations on {where}")
+            logger.info(f"{mode}: {console.plural(len(sweep.valid), 'combination')} on {where}")
             workers = min(research.workers, len(sweep.valid) * max(len(folds), 1))
             with open_backend(bars, workers=workers, scheduler=research.scheduler) as backend:
                 if research.walk_forward:
