@@ -28,10 +28,10 @@ from rich.progress import (
 from rich.table import Table
 
 from orb import metric_registry
+from orb.reasons import skip_meaning
 from orb.runs.layout import AGGREGATE
 
 TOP_ROWS = 10  # combinations shown after a sweep
-from orb.reasons import skip_meaning
 
 console = Console(stderr=False, highlight=False)
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{function}:{line} - {message}"
