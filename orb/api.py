@@ -1008,4 +1008,9 @@ def create_app(
         )
 
     app.include_router(api)
+    from orb.catalog_routes import catalog_router
+    from orb.jobs.routes import jobs_router
+
+    app.include_router(jobs_router(root, key), dependencies=guards, responses=responses)
+    app.include_router(catalog_router(root, key), dependencies=guards, responses=responses)
     return app
