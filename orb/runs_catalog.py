@@ -26,6 +26,10 @@ from orb.errors import OrbError
 from orb.schema import METRIC_KEYS
 
 SCALAR_METRICS = tuple(k for k in METRIC_KEYS if k != "exit_reasons")
+COUNT_METRICS = frozenset(
+    {"total_trades", "winning_trades", "losing_trades", "max_consecutive_wins", "max_consecutive_losses"}
+    | {"long_trades", "short_trades", "sessions", "sessions_traded", "sessions_skipped"}
+)
 VIEWS = ("runs", "trades", "sessions", "equity", "sweep_results", "folds")
 _STAMP = re.compile(r"^(?:backtest)_\d{8}_\d{6}(?:_\d+)?(?:_(?P<tag>.+))?$")
 _ALLOWED_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -83,7 +87,8 @@ def _scan(path: Path) -> _Run:
     }
     for key in SCALAR_METRICS:
         value = metrics.get(key)
-        row[key] = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        row[key] = (int(value) if key in COUNT_METRICS else float(value)) if number else None
     files: dict[str, list[Path]] = {}
     for view, (pattern, _) in _FILES.items():
         found = sorted(p for p in path.glob(pattern) if p.is_file())
@@ -160,7 +165,8 @@ class Catalog:
         self.skipped = {name: item for name, (_, item) in scanned.items() if isinstance(item, str)}
         con = duckdb.connect(":memory:")
         frame = pd.DataFrame([r.row for r in good], columns=_run_columns())
-        frame = frame.astype({"created": "datetime64[us, UTC]", "seed": "Int64"})
+        counts = {k: "Int64" for k in SCALAR_METRICS if k in COUNT_METRICS}
+        frame = frame.astype({"created": "datetime64[us, UTC]", "seed": "Int64", **counts})
         con.register("_runs_frame", frame)
         con.execute("CREATE TABLE runs AS SELECT * FROM _runs_frame")
         con.unregister("_runs_frame")

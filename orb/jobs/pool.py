@@ -75,7 +75,10 @@ def dispatch(runs_dir: Path, scheduler: str, stop: threading.Event) -> None:
                 running.add(future)
                 continue
             if running:
-                done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                try:
+                    done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    continue
                 running -= set(done)
             else:
                 stop.wait(POLL_SECONDS)
