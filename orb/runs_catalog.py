@@ -189,7 +189,7 @@ class Catalog:
             if len(statements) != 1 or statements[0].type.name not in _ALLOWED_STATEMENTS:
                 raise CatalogError("the catalog is read-only: give exactly one SELECT statement")
             try:
-                return con.execute(sql, params or []).df()
+                return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
             except duckdb.Error as exc:
                 raise CatalogError(f"query failed: {_first_line(exc)}") from None
 
