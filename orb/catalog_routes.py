@@ -76,6 +76,7 @@ def catalog_router(runs_dir: Path, api_key: str | None) -> APIRouter:
         "/runs/{run_id}",
         response_model=Deleted,
         dependencies=[Depends(write_guard(api_key))],
+        responses={403: {"description": "A write on a non-loopback bind without ORB_API_KEY."}},
         summary="Delete a run folder",
     )
     def delete(run_id: Annotated[str, PathParam(pattern=RUN_ID_PATTERN)]) -> Deleted:

@@ -24,6 +24,16 @@ from orb.jobs.pool import start_pool, stop_pool, worker_count
 from orb.jobs.request import JobRejected, JobRequest
 from orb.jobs.store import FINAL, Job, State
 
+_REFUSED = {
+    403: {"description": "A path outside ORB_DATA_DIR, or a write on a non-loopback bind without a key."}
+}
+_SUBMIT_ERRORS = {
+    **_REFUSED,
+    422: {"description": "Bad input; `loc` is the key path (e.g. body.overrides.orb.base_minutes)."},
+    429: {"description": "A limit: queued jobs, symbols, sessions or sweep combinations per job."},
+    503: {"description": "The job database in the runs folder cannot be opened."},
+}
+_UNKNOWN = {404: {"description": "No job with this id."}}
 JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$", description="job id (32 hex digits)")]
 
 
@@ -127,7 +137,14 @@ def jobs_router(runs_dir: Path, api_key: str | None, workers: int | None = None)
     router = APIRouter(prefix="/api/jobs", tags=["jobs"], lifespan=lifespan)
     writes = [Depends(write_guard(api_key))]
 
-    @router.post("", status_code=202, response_model=JobInfo, dependencies=writes, summary="Queue a job")
+    @router.post(
+        "",
+        status_code=202,
+        response_model=JobInfo,
+        dependencies=writes,
+        responses=_SUBMIT_ERRORS,
+        summary="Queue a job",
+    )
     def submit(body: JobRequest, response: Response) -> JobInfo | JSONResponse:
         """Validate the request like the CLI would and queue it; 403 path outside ORB_DATA_DIR, 422 bad
         input (the key path in `loc`), 429 a limit (queued jobs, symbols, sessions, sweep combinations)."""
@@ -151,14 +168,25 @@ def jobs_router(runs_dir: Path, api_key: str | None, workers: int | None = None)
         except (OSError, sqlite3.Error) as exc:
             raise _store_error(exc) from None
 
-    @router.get("/{job_id}", response_model=JobInfo, summary="One job")
+    @router.get("/{job_id}", response_model=JobInfo, responses=_UNKNOWN, summary="One job")
     def job(job_id: JobId) -> JobInfo:
         found = service.get_job(runs_dir, job_id)
         if found is None:
             raise HTTPException(404, f"no job {job_id}; list them with GET /api/jobs")
         return job_info(found)
 
-    @router.delete("/{job_id}", response_model=JobInfo, dependencies=writes, summary="Cancel a job")
+    @router.delete(
+        "/{job_id}",
+        response_model=JobInfo,
+        dependencies=writes,
+        responses={
+            **_REFUSED,
+            **_UNKNOWN,
+            202: {"description": "Cancel requested"},
+            409: {"description": "Already over."},
+        },
+        summary="Cancel a job",
+    )
     def cancel(job_id: JobId, response: Response) -> JobInfo:
         """A queued job is cancelled at once (200); a running one stops within a second or two (202)."""
         before = service.get_job(runs_dir, job_id)
