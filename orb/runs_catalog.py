@@ -11,8 +11,11 @@ damaged run folder is left out and reported in `Catalog.skipped`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ COUNT_METRICS = frozenset(
     {"total_trades", "winning_trades", "losing_trades", "max_consecutive_wins", "max_consecutive_losses"}
     | {"long_trades", "short_trades", "sessions", "sessions_traded", "sessions_skipped"}
 )
+SCAN_THREADS = 8
 VIEWS = ("runs", "trades", "sessions", "equity", "sweep_results", "folds")
 _STAMP = re.compile(r"^(?:backtest)_\d{8}_\d{6}(?:_\d+)?(?:_(?P<tag>.+))?$")
 _ALLOWED_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -102,6 +106,14 @@ def _scan(path: Path) -> _Run:
     return _Run(path.name, row, files)
 
 
+def _scan_or_reason(path: Path) -> _Run | str:
+    """The scanned run, or one line saying why the folder is damaged."""
+    try:
+        return _scan(path)
+    except (OrbError, OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
 def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
@@ -130,36 +142,47 @@ class Catalog:
     def __init__(self, runs_dir: str | Path) -> None:
         self.root = Path(runs_dir).resolve()
         self.skipped: dict[str, str] = {}
-        self._stamp: tuple | None = None
+        self._stamp_seen: tuple | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._scanned: dict[str, tuple[int, _Run | str]] = {}
         self._lock = threading.RLock()
 
-    def _folders(self) -> list[Path]:
-        return [self.root / s.run_id for s in results.list_runs(self.root)]
+    def _stamp(self) -> tuple[tuple[str, int], ...]:
+        """(name, mtime) of every visible folder: cheap (no file is read), changes with any run."""
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return ()
+        return tuple(
+            sorted(
+                (e.name, _mtime(Path(e.path))) for e in entries if not e.name.startswith(".") and e.is_dir()
+            )
+        )
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The connection, rebuilt when a run folder was added, removed or changed."""
         with self._lock:
-            folders = self._folders()
-            stamp = tuple((p.name, _mtime(p)) for p in folders)
-            if self._con is None or stamp != self._stamp:
-                self._con = self._build(folders)
-                self._stamp = stamp
+            stamp = self._stamp()
+            if self._con is None or stamp != self._stamp_seen:
+                self._con = self._build([self.root / s.run_id for s in results.list_runs(self.root)])
+                self._stamp_seen = stamp
             return self._con
 
     def _build(self, folders: list[Path]) -> duckdb.DuckDBPyConnection:
         scanned: dict[str, tuple[int, _Run | str]] = {}
+        todo = []
         for path in folders:
             mtime = _mtime(path)
             hit = self._scanned.get(path.name)
             if hit is not None and hit[0] == mtime:
                 scanned[path.name] = hit
-                continue
-            try:
-                scanned[path.name] = (mtime, _scan(path))
-            except (OrbError, OSError, ValueError, KeyError, TypeError) as exc:
-                scanned[path.name] = (mtime, f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+            else:
+                todo.append((path, mtime))
+        with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
+            for (path, mtime), item in zip(
+                todo, pool.map(_scan_or_reason, [p for p, _ in todo]), strict=True
+            ):
+                scanned[path.name] = (mtime, item)
         self._scanned = scanned
         good = [item for _, item in scanned.values() if isinstance(item, _Run)]
         self.skipped = {name: item for name, (_, item) in scanned.items() if isinstance(item, str)}
@@ -321,9 +344,6 @@ def compare(runs_dir: str | Path, run_ids: list[str], max_points: int = 500) -> 
 def delete_run(runs_dir: str | Path, run_id: str) -> None:
     """Remove a run folder atomically (renamed to a hidden temp name, then deleted); `latest` then
     names the newest remaining run (or is removed)."""
-    import os
-    import shutil
-
     root = Path(runs_dir).resolve()
     path = results.run_dir(root, results.validate_run_id(run_id))
     hidden = root / f".tmp-deleted-{path.name}-{os.getpid()}"
