@@ -8,8 +8,10 @@ are damaged are named on stderr. Exit codes: 0 success, 1 a bad query, 2 bad usa
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -18,12 +20,18 @@ from orb.results import resolve_runs_dir
 from orb.runs_catalog import VIEWS, CatalogError, catalog
 
 
+def _cell(value: object) -> str:
+    if isinstance(value, list | tuple | np.ndarray):
+        return json.dumps([v.item() if isinstance(v, np.generic) else v for v in value], default=str)
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def _table(frame: pd.DataFrame, title: str | None = None) -> Table:
     table = Table(title=title, header_style="bold magenta")
     for col in frame.columns:
         table.add_column(str(col), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if v is None or (isinstance(v, float) and v != v) else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     return table
 
 
@@ -55,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"skipped damaged run {run_id}: {reason}", style="yellow", markup=False, soft_wrap=True
             )
     if args.csv:
-        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n"))
+        lists = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, list | np.ndarray)).any()]
+        plain = frame.assign(**{c: frame[c].map(_cell) for c in lists})
+        sys.stdout.write(plain.to_csv(index=False, lineterminator="\n"))
     elif args.json:
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", date_unit="s") + "\n")
     else:
