@@ -18,7 +18,7 @@ from pathlib import Path
 from loguru import logger
 
 from orb.jobs.executor import execute
-from orb.jobs.store import JobStore, worker_name
+from orb.jobs.store import JobStore, State, worker_name
 
 POLL_SECONDS = 0.2
 DASK_ENV = "ORB_DASK_SCHEDULER"
@@ -42,7 +42,11 @@ def serve(runs_dir: Path, stop: threading.Event, max_jobs: int | None = None) ->
             stop.wait(POLL_SECONDS)
             continue
         logger.info(f"job {job.id}: running {' '.join(job.argv)}")
-        state = execute(store, job, name, stop)
+        try:
+            state = execute(store, job, name, stop)
+        except OSError as exc:  # the CLI could not be started: the job fails, the worker goes on
+            store.finish(job.id, name, State.FAILED, error=f"cannot start run_backtest.py: {exc}")
+            state = State.FAILED
         logger.info(f"job {job.id}: {state}")
         ran += 1
     return ran

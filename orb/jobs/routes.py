@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
+from loguru import logger
 from pydantic import BaseModel
 
 from orb.jobs import service
@@ -128,7 +129,11 @@ def jobs_router(runs_dir: Path, api_key: str | None, workers: int | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = start_pool(runs_dir, worker_count() if workers is None else workers)
+        try:
+            pool = start_pool(runs_dir, worker_count() if workers is None else workers)
+        except (OSError, sqlite3.Error) as exc:  # a read-only runs folder: the read API still serves
+            logger.warning(f"no job workers: the job database in {runs_dir} cannot be opened ({exc})")
+            pool = []
         try:
             yield
         finally:
@@ -170,7 +175,10 @@ def jobs_router(runs_dir: Path, api_key: str | None, workers: int | None = None)
 
     @router.get("/{job_id}", response_model=JobInfo, responses=_UNKNOWN, summary="One job")
     def job(job_id: JobId) -> JobInfo:
-        found = service.get_job(runs_dir, job_id)
+        try:
+            found = service.get_job(runs_dir, job_id)
+        except (OSError, sqlite3.Error) as exc:
+            raise _store_error(exc) from None
         if found is None:
             raise HTTPException(404, f"no job {job_id}; list them with GET /api/jobs")
         return job_info(found)
@@ -189,7 +197,10 @@ def jobs_router(runs_dir: Path, api_key: str | None, workers: int | None = None)
     )
     def cancel(job_id: JobId, response: Response) -> JobInfo:
         """A queued job is cancelled at once (200); a running one stops within a second or two (202)."""
-        before = service.get_job(runs_dir, job_id)
+        try:
+            before = service.get_job(runs_dir, job_id)
+        except (OSError, sqlite3.Error) as exc:
+            raise _store_error(exc) from None
         if before is None:
             raise HTTPException(404, f"no job {job_id}; list them with GET /api/jobs")
         if before.state in FINAL:
