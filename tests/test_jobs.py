@@ -244,3 +244,26 @@ def test_jobs_on_a_dask_local_cluster(tmp_path):
     assert done.state == State.SUCCEEDED and done.worker.startswith("dask:")
     assert cancelled.state == State.CANCELLED
     assert visible(runs) == [done.run_id] and hidden_temp(runs) == []
+
+
+def test_sweep_and_walk_forward_jobs_write_research_runs(tmp_path):
+    runs = tmp_path / "runs"
+    grid = {"grid": {"orb.base_minutes": [5, 15]}}
+    sweep = service.submit(runs, {**SMALL, "symbols": ["SPY"], "mode": "sweep", "sweep": grid})
+    wf = service.submit(
+        runs,
+        {**SMALL, "symbols": ["SPY"], "mode": "walk_forward", "sweep": grid, "wf_train": 10, "wf_test": 5},
+    )
+    worker = start_worker(runs, "--max-jobs", "2")
+    try:
+        assert worker.wait(timeout=300) == 0
+    finally:
+        stop(worker)
+    done = {job.id: job for job in service.list_jobs(runs)}
+    assert done[sweep.id].state == State.SUCCEEDED and done[wf.id].state == State.SUCCEEDED, done
+    modes = {
+        job_id: json.loads((runs / job.run_id / "manifest.json").read_text())["mode"]
+        for job_id, job in done.items()
+    }
+    assert modes == {sweep.id: "sweep", wf.id: "walk_forward"}
+    assert (runs / done[wf.id].run_id / "wf_folds.parquet").is_file()
