@@ -318,7 +318,8 @@ def config_diff(configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
 def compare(runs_dir: str | Path, run_ids: list[str], max_points: int = 500) -> dict[str, Any]:
     """Aggregate metrics side by side, the config diff and each run's combined equity (downsampled)."""
     root = Path(runs_dir).resolve()
-    paths = {run_id: results.open_run(root, run_id) for run_id in run_ids}
+    opened = [results.open_run(root, run_id) for run_id in run_ids]  # "latest" becomes its real id
+    paths = {path.name: path for path in opened}
     frame = catalog(root).query(
         "SELECT * EXCLUDE (config, command) FROM runs WHERE list_contains(?, run_id)", [list(paths)]
     )

@@ -100,7 +100,7 @@ def execute(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     stopping = stop or threading.Event()
     while True:

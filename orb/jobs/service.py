@@ -10,10 +10,6 @@ from orb.jobs.request import JobRejected, JobRequest, Limits, prepare
 from orb.jobs.store import Job, JobStore, State
 
 
-def store(runs_dir: Path) -> JobStore:
-    return JobStore(runs_dir)
-
-
 def submit(runs_dir: Path, request: JobRequest | dict[str, Any], limits: Limits | None = None) -> Job:
     """Validate and queue a job; JobRejected (403/422/429) when it cannot run."""
     req = request if isinstance(request, JobRequest) else JobRequest.model_validate(request)
