@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
@@ -15,6 +15,8 @@ from orb.results import LATEST_ALIAS, MODES, RUN_ID_PATTERN
 from orb.runs_catalog import SCALAR_METRICS, CatalogError
 
 MAX_COMPARE = 20
+_ID = RUN_ID_PATTERN.strip("^$")
+RUN_IDS_PATTERN = f"^{_ID}(,{_ID}){{0,{MAX_COMPARE - 1}}}$"
 
 
 class LeaderboardResponse(BaseModel):
@@ -43,17 +45,13 @@ def catalog_router(runs_dir: Path, api_key: str | None) -> APIRouter:
 
     @router.get("/leaderboard", response_model=LeaderboardResponse, summary="Runs ranked by a metric")
     def leaderboard(
-        metric: Annotated[str, Query(description=f"one of {', '.join(SCALAR_METRICS)}")] = "total_r",
-        mode: Annotated[str | None, Query(description=f"one of {', '.join(MODES)}")] = None,
+        metric: Annotated[Literal[SCALAR_METRICS], Query(description="an aggregate metric key")] = "total_r",
+        mode: Annotated[Literal[MODES] | None, Query(description="backtest, sweep or walk_forward")] = None,
         symbol: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9.^=-]{1,15}$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
         ascending: bool = False,
     ) -> LeaderboardResponse:
         """Best first by the run's aggregate `metric` (`ascending=true`: smallest first)."""
-        if metric not in SCALAR_METRICS:
-            raise HTTPException(422, [_loc("metric", f"unknown metric {metric!r}")])
-        if mode is not None and mode not in MODES:
-            raise HTTPException(422, [_loc("mode", f"unknown mode {mode!r}; use one of {', '.join(MODES)}")])
         try:
             rows = runs_catalog.leaderboard(runs_dir, metric, mode, symbol, limit, ascending)
         except CatalogError as exc:
@@ -63,13 +61,11 @@ def catalog_router(runs_dir: Path, api_key: str | None) -> APIRouter:
 
     @router.get("/compare", response_model=CompareResponse, summary="Runs side by side")
     def compare(
-        run_ids: Annotated[str, Query(description="comma-separated run ids (2-20)")],
+        run_ids: Annotated[str, Query(pattern=RUN_IDS_PATTERN, description="comma-separated run ids (1-20)")],
         max_points: Annotated[int, Query(ge=2, le=100_000)] = 500,
     ) -> CompareResponse:
         """Aggregate metrics side by side, the config keys that differ, each run's combined equity."""
-        ids = list(dict.fromkeys(r.strip() for r in run_ids.split(",") if r.strip()))
-        if not 1 <= len(ids) <= MAX_COMPARE:
-            raise HTTPException(422, [_loc("run_ids", f"give 1 to {MAX_COMPARE} comma-separated run ids")])
+        ids = list(dict.fromkeys(run_ids.split(",")))
         return CompareResponse.model_validate(runs_catalog.compare(runs_dir, ids, max_points))
 
     @router.delete(

@@ -166,7 +166,7 @@ def jobs_router(runs_dir: Path, api_key: str | None, workers: int | None = None)
     def jobs(
         state: State | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> list[JobInfo]:
         try:
             return [job_info(j) for j in service.list_jobs(runs_dir, state, limit, offset)]
