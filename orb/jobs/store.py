@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 HIDDEN = ".orb"
+_READY: set[Path] = set()  # databases this process has already created or checked
 STALE_SECONDS = float(os.environ.get("ORB_JOB_STALE_SECONDS", "15"))
 
 _SCHEMA = """
@@ -116,9 +117,25 @@ class JobStore:
         self.root = jobs_dir(self.runs_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "jobs.sqlite"
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        if self.path not in _READY or not self.path.exists():
+            self._create()
+            _READY.add(self.path)
+
+    def _create(self) -> None:
+        """Switch the database to WAL and create the table (once per process; retried while another
+        process does the same, as SQLite answers "locked" to a concurrent journal-mode change)."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with self._connect() as db:
+                    if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
