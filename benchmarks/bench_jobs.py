@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from job_helpers import api_server, start_worker, wait_for  # noqa: E402
+from job_processes import api_server, start_worker, wait_for  # noqa: E402
 
 from orb import runs_catalog  # noqa: E402
 from orb.jobs import service  # noqa: E402

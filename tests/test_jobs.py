@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 import yaml
-from job_helpers import (
+from job_processes import (
     FINAL,
     LONG,
     REPO,
