@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from orb.config import FACTOR_NAMES, Config, EntryMode, SameBar, StopMode, hhmm_minutes
+from orb.config import FACTOR_NAMES, Config, Direction, EntryMode, SameBar, StopMode, hhmm_minutes
 from orb.indicators import adx_prior, session_vwap, true_range, wilder_prior
 from orb.metrics import drawdowns
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
@@ -432,6 +432,21 @@ class _Loop:
             return "lockout_daily_r"
         return ""
 
+    def _allowed_sides(self, s: int) -> tuple[bool, bool]:
+        """(long, short) allowed by `entry.direction` (strategy.md 11.1) for session s.
+
+        `or_candle`: the sign of close(last OR bar) - open(first OR bar), bars present in the window;
+        a doji allows neither side."""
+        direction = self.cfg.entry.direction
+        if direction is Direction.BOTH:
+            return True, True
+        if direction is Direction.LONG:
+            return True, False
+        if direction is Direction.SHORT:
+            return False, True
+        body = self.c[self.S.or_end[s] - 1] - self.o[self.S.starts[s]]
+        return body > 0, body < 0
+
     def _session_stop_mode(self, s: int) -> None:
         """Stop orders at the trigger levels (strategy.md 3, 9.4, 9.12)."""
         S = self.S
@@ -439,9 +454,11 @@ class _Loop:
         h, lo, c, o = self.h, self.lo, self.c, self.o
         last = S.ends[s] - 1
         i = S.or_end[s]
+        long_ok, short_ok = self._allowed_sides(s)
         while i < last:  # the session's last bar never opens a position
-            long_opp = c[i - 1] <= upper and h[i] >= upper  # armed and touched
-            short_opp = c[i - 1] >= lower and lo[i] <= lower
+            # armed and touched; a side entry.direction does not allow is never armed (11.1)
+            long_opp = long_ok and c[i - 1] <= upper and h[i] >= upper
+            short_opp = short_ok and c[i - 1] >= lower and lo[i] <= lower
             if not (long_opp or short_opp):
                 i += 1
                 continue
@@ -472,9 +489,10 @@ class _Loop:
         c, o = self.c, self.o
         last = S.ends[s] - 1
         i = S.or_end[s]
+        long_ok, short_ok = self._allowed_sides(s)
         while i < last:
-            long_sig = c[i - 1] <= upper and c[i] > upper
-            short_sig = c[i - 1] >= lower and c[i] < lower
+            long_sig = long_ok and c[i - 1] <= upper and c[i] > upper  # 11.1: only allowed sides arm
+            short_sig = short_ok and c[i - 1] >= lower and c[i] < lower
             if not (long_sig or short_sig) or i + 1 >= last:  # t+1 must exist and not be the last bar
                 i += 1
                 continue
@@ -557,8 +575,10 @@ class _Loop:
                 *([["t2", entry + side * t.t2_r * r_ps, q2]] if t.t2_pct > 0 else []),
                 ["target", entry + side * t.runner_r * r_ps, shares - q1 - q2],
             ]
-        else:
+        elif t.target_r is not None:
             legs = [["target", entry + side * t.target_r * r_ps, shares]]
+        else:
+            legs = []  # 11.2: no target; the position exits by its stop or at the session's end
         trade_id = f"{self.symbol}-{len(self.trades) + 1:05d}"
         self.day.entries += 1
         pos = _Position(trade_id, side, entry, stop, r_ps, shares, legs)
@@ -691,7 +711,7 @@ class _Loop:
                 "shares": pos.shares,
                 "t1_price": legs.get("t1", math.nan),
                 "t2_price": legs.get("t2", math.nan),
-                "target_price": legs["target"],
+                "target_price": legs.get("target", math.nan),
                 "exit_time": exit_time,
                 "exit_price": pos.exit_price,
                 "exit_reason": reason,
