@@ -8,7 +8,7 @@ sessions' bars, and the account trades them session by session.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,16 +19,35 @@ from loguru import logger
 
 from orb import console
 from orb.config import Config
+from orb.data import LoadedBars
 from orb.engine import EventLoopBacktest
 from orb.errors import DataError
 from orb.pipeline import RunRequest, build_manifest, no_data_error
 from orb.portfolio.account import simulate
 from orb.portfolio.measures import account_metrics, benchmark_series, symbol_statistics
-from orb.portfolio.stages import Source, default_workers, open_mapper, stage1, stage2
+from orb.portfolio.stages import FrameSource, Source, default_workers, open_mapper, stage1, stage2
 from orb.portfolio.universe import build_grid, funnel
 from orb.portfolio.write import PortfolioFiles, write_files
 from orb.sessions import schedule
 from orb.writer import base_run_id, ensure_writable, publish, reserve_run_id, staging, sweep_stale
+
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    """Everything a portfolio backtest computed (the run folder's tables, metrics and the funnel)."""
+
+    universe: pd.DataFrame
+    trades: pd.DataFrame
+    fills: pd.DataFrame
+    events: pd.DataFrame
+    bars: pd.DataFrame
+    equity: pd.DataFrame
+    benchmark: pd.DataFrame | None
+    metrics: dict
+    failures: dict[str, str]
+    funnel: dict[str, int]
+    stage_seconds: dict[str, float]
+    loaded: dict[str, LoadedBars]  # each symbol's first and last bar, source and data hash
 
 
 @dataclass(frozen=True)
@@ -44,26 +63,51 @@ class PortfolioOutcome:
 def run(
     request: RunRequest, cfg: Config, *, workers: int | None = None, scheduler: str | None = None
 ) -> PortfolioOutcome:
-    """Execute a portfolio run; raise OrbError (one line) when nothing can be saved."""
+    """Execute a portfolio run and write its folder; raise OrbError (one line) when nothing can be saved."""
     started = time.perf_counter()
     ensure_writable(request.output_dir)
     for stale in sweep_stale(request.output_dir):
         logger.debug(f"removed the temp folder of a crashed run: {stale}")
     run_id = reserve_run_id(request.output_dir, base_run_id(datetime.now(), request.run_name))
+    source = Source(request.source, request.start, request.end, request.data_path, request.cache_dir)
     with staging(request.output_dir, run_id) as tmp:
         sink = console.add_run_log(tmp / "run.log")
         try:
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
-            files, failures, counts, seconds = _compute(
-                request, cfg, workers or default_workers(), scheduler, run_id
+            res = backtest(
+                cfg,
+                request.symbols,
+                source,
+                workers=workers or default_workers(),
+                scheduler=scheduler,
+                quiet=request.quiet,
             )
-            manifest = files.manifest | {"wall_time_seconds": round(time.perf_counter() - started, 3)}
-            write_files(tmp, PortfolioFiles(**{**files.__dict__, "manifest": manifest}))
+            manifest = build_manifest(
+                request,
+                cfg,
+                run_id,
+                res.loaded,
+                res.failures,
+                time.perf_counter() - started,
+                mode="portfolio",
+            )
+            manifest |= {
+                "benchmark": cfg.portfolio.benchmark,
+                "sessions": int(res.universe["session_date"].nunique()),
+                "stage_seconds": {k: round(v, 3) for k, v in res.stage_seconds.items()},
+            }
+            files = PortfolioFiles(
+                res.universe, res.trades, res.fills, res.events, res.bars, res.equity, res.benchmark,
+                res.metrics, cfg.to_dict(), manifest,
+            )  # fmt: skip
+            write_files(tmp, files)
         finally:
             logger.remove(sink)
         run_dir = publish(tmp, request.output_dir, run_id)
-    return PortfolioOutcome(run_dir, files.metrics, failures, counts, seconds, time.perf_counter() - started)
+    return PortfolioOutcome(
+        run_dir, res.metrics, res.failures, res.funnel, res.stage_seconds, time.perf_counter() - started
+    )
 
 
 def _stage(name: str, quiet: bool, fn: Callable, args: list[tuple], mapper) -> list:
@@ -74,13 +118,21 @@ def _stage(name: str, quiet: bool, fn: Callable, args: list[tuple], mapper) -> l
     return out
 
 
-def _compute(request: RunRequest, cfg: Config, workers: int, scheduler: str | None, run_id: str):
-    source = Source(request.source, request.start, request.end, request.data_path, request.cache_dir)
+def backtest(
+    cfg: Config,
+    symbols: Sequence[str],
+    source: Source | FrameSource,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    quiet: bool = True,
+) -> PortfolioResult:
+    """The portfolio backtest of `symbols` (strategy.md 10): stage 1, the universe, stage 2."""
     seconds: dict[str, float] = {}
     with open_mapper(workers, scheduler) as mapper:
         t0 = time.perf_counter()
-        args = [(sym, source, cfg) for sym in request.symbols]
-        daily_results = _stage("Stage 1: daily values", request.quiet, stage1, args, mapper)
+        args = [(sym, source, cfg) for sym in symbols]
+        daily_results = _stage("Stage 1: daily values", quiet, stage1, args, mapper)
         seconds["stage1_daily_values"] = time.perf_counter() - t0
         failures = {r.symbol: r.error for r in daily_results if r.error is not None}
         ok = [r for r in daily_results if r.error is None]
@@ -95,8 +147,8 @@ def _compute(request: RunRequest, cfg: Config, workers: int, scheduler: str | No
             | set(() if benchmark is None else benchmark["session_date"])
         )
         t0 = time.perf_counter()
-        symbols = [r.symbol for r in ok]
-        grid = build_grid(cfg, run_days, symbols, {r.symbol: r.daily for r in ok})
+        names = [r.symbol for r in ok]
+        grid = build_grid(cfg, run_days, names, {r.symbol: r.daily for r in ok})
         chosen = grid[grid["status"] == "selected"]
         if chosen.empty:
             raise DataError(_empty_universe_message(grid))
@@ -104,30 +156,31 @@ def _compute(request: RunRequest, cfg: Config, workers: int, scheduler: str | No
         seconds["universe"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         args = [(sym, days, source, cfg) for sym, days in by_symbol.items()]
-        subsets = _stage("Stage 2: selected sessions", request.quiet, stage2, args, mapper)
+        subsets = _stage("Stage 2: selected sessions", quiet, stage2, args, mapper)
         seconds["stage2_load_selected"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sched = schedule(run_days[0], run_days[-1], cfg.session.calendar)
-    close_ns = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8[sched.index.isin(pd.to_datetime(run_days))]
+    closes = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8[sched.index.isin(pd.to_datetime(run_days))]
     selected = chosen.groupby("session_date", sort=True)["symbol"].apply(list).to_dict()
-    account = simulate(cfg, run_days, close_ns, selected, dict(zip(by_symbol.index, subsets, strict=True)))
+    account = simulate(cfg, run_days, closes, selected, dict(zip(by_symbol.index, subsets, strict=True)))
     seconds["stage2_simulate"] = time.perf_counter() - t0
-    files = _files(request, cfg, run_id, grid, account, benchmark, symbols, ok, failures)
+    res = _tables(cfg, grid, account, benchmark, names)
     logger.info(
-        f"portfolio: {len(symbols)} symbols x {len(run_days)} sessions, "
-        f"{int((files.universe['status'] == 'traded').sum())} symbol-sessions traded, "
-        f"{len(files.trades)} trades; stages " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
+        f"portfolio: {len(names)} symbols x {len(run_days)} sessions, "
+        f"{int((res['universe']['status'] == 'traded').sum())} symbol-sessions traded, "
+        f"{len(res['trades'])} trades; " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
     )
-    files = PortfolioFiles(
-        **{
-            **files.__dict__,
-            "manifest": files.manifest | {"stage_seconds": {k: round(v, 3) for k, v in seconds.items()}},
-        }
+    return PortfolioResult(
+        **res,
+        benchmark=benchmark,
+        failures=failures,
+        funnel=funnel(res["universe"]),
+        stage_seconds=seconds,
+        loaded={r.symbol: r.meta for r in ok},
     )
-    return files, failures, funnel(files.universe), seconds
 
 
-def _benchmark(cfg: Config, source: Source) -> pd.DataFrame | None:
+def _benchmark(cfg: Config, source: Source | FrameSource) -> pd.DataFrame | None:
     """The benchmark series (10.9.9), or None without `portfolio.benchmark`; DataError without bars."""
     symbol = cfg.portfolio.benchmark
     if symbol is None:
@@ -155,7 +208,7 @@ def _empty_universe_message(grid: pd.DataFrame) -> str:
     )
 
 
-def _files(request, cfg, run_id, grid, account, benchmark, symbols, ok, failures) -> PortfolioFiles:
+def _tables(cfg, grid, account, benchmark, symbols) -> dict:
     results = account.results
     trades = pd.concat([r.trades for r in results.values()], ignore_index=True)
     fills = pd.concat([r.fills for r in results.values()], ignore_index=True)
@@ -198,21 +251,12 @@ def _files(request, cfg, run_id, grid, account, benchmark, symbols, ok, failures
         for sym, r in results.items()
         if len(r.trades)
     }
-    loaded = {r.symbol: r.meta for r in ok}
-    manifest = build_manifest(request, cfg, run_id, loaded, failures, 0.0, mode="portfolio")
-    manifest |= {
-        "benchmark": cfg.portfolio.benchmark,
-        "sessions": len(account.sessions),
+    return {
+        "universe": universe,
+        "trades": trades,
+        "fills": fills,
+        "events": events,
+        "bars": bars,
+        "equity": account.equity,
+        "metrics": {"aggregate": aggregate, "per_symbol": per_symbol},
     }
-    return PortfolioFiles(
-        universe=universe,
-        trades=trades,
-        fills=fills,
-        events=events,
-        bars=bars,
-        equity=account.equity,
-        benchmark=benchmark,
-        metrics={"aggregate": aggregate, "per_symbol": per_symbol},
-        config=cfg.to_dict(),
-        manifest=manifest,
-    )

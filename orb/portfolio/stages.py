@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +22,9 @@ from loguru import logger
 
 from orb.config import Config
 from orb.data import LoadedBars, load_symbol
+from orb.data.bars import bars_sha256
 from orb.engine import EventLoopBacktest, Prepared
-from orb.errors import DataError, OrbError
+from orb.errors import DataError, NoDataError, OrbError
 from orb.portfolio.universe import daily_values
 from orb.research.tasks import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT
 
@@ -59,6 +60,21 @@ class Source:
 
 
 @dataclass(frozen=True)
+class FrameSource:
+    """Bars already in memory (symbol -> bar contract): for library use and tests."""
+
+    frames: Mapping[str, pd.DataFrame]
+    start: date | None
+    end: date | None
+
+    def load(self, symbol: str, cfg: Config) -> LoadedBars:
+        bars = self.frames.get(symbol)
+        if bars is None or bars.empty:
+            raise NoDataError(f"no data for {symbol} (no bars were given for it)")
+        return LoadedBars(symbol, bars, "frame", bars_sha256(bars), ())
+
+
+@dataclass(frozen=True)
 class DailyResult:
     """Stage 1 of one symbol: its daily values, or the one-line reason it could not be loaded."""
 
@@ -71,7 +87,7 @@ class DailyResult:
     seconds: float
 
 
-def stage1(symbol: str, source: Source, cfg: Config) -> DailyResult:
+def stage1(symbol: str, source: Source | FrameSource, cfg: Config) -> DailyResult:
     """Load one symbol and compute its daily values with the engine's own preparation."""
     started = time.perf_counter()
     try:
@@ -86,7 +102,7 @@ def stage1(symbol: str, source: Source, cfg: Config) -> DailyResult:
     )
 
 
-def stage2(symbol: str, days: Sequence[date], source: Source, cfg: Config) -> Prepared:
+def stage2(symbol: str, days: Sequence[date], source: Source | FrameSource, cfg: Config) -> Prepared:
     """Re-load one symbol and keep only the sessions `days` (its selected sessions), prepared."""
     item = source.load(symbol, cfg)
     prepared = EventLoopBacktest(cfg, symbol).prepare(item.bars, source.start, source.end)
