@@ -244,7 +244,7 @@ def test_s10_1_equity_chains_across_sessions_and_a_symbol_listed_mid_period() ->
     assert res.metrics["per_symbol"]["AAA"]["total_trades"] == 2
 
 
-# --------------------------------------------------------------------------- benchmark (10.8, 10.9.9, 10.9.12)
+# ------------------------------------------------------------- benchmark (10.8, 10.9.9, 10.9.12)
 def test_s10_9_9_benchmark_missing_a_session() -> None:
     flat = [("09:30", 100.5, 101.0, 100.0, 100.5, 1000), ("09:31", 100.5, 100.8, 100.2, 100.5, 1000)]
     frames = {
