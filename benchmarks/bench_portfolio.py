@@ -12,6 +12,7 @@ runs the per-symbol stages on a local Dask cluster (2 single-threaded workers) i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -39,10 +40,8 @@ def _peak_rss(proc: psutil.Process, stop: threading.Event, out: list[int]) -> No
             family = [proc, *proc.children(recursive=True)]
             total = 0
             for p in family:
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += p.memory_info().rss
-                except psutil.Error:
-                    pass
             peak = max(peak, total)
         except psutil.Error:
             break
@@ -81,7 +80,9 @@ def run_once(n: int, workers: int, scheduler: str | None, tmp: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--symbols", type=int, nargs="+", default=[100], help="universe sizes (100)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (2)")
     parser.add_argument("--dask", action="store_true", help="use a local Dask cluster")
