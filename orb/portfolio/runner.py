@@ -246,10 +246,10 @@ def _tables(cfg, grid, account, benchmark, symbols) -> dict:
     events = events.sort_values(["time", "symbol"], kind="stable", ignore_index=True)
 
     aggregate = account_metrics(cfg, trades, account.equity, universe, account.sessions, symbols, benchmark)
+    chosen = universe[universe["status"].isin(["traded", "no_signal"])]
+    rows = {sym: frame for sym, frame in chosen.groupby("symbol", sort=True)}
     per_symbol = {
-        sym: symbol_statistics(cfg, r.trades, universe[universe["symbol"] == sym])
-        for sym, r in results.items()
-        if len(r.trades)
+        sym: symbol_statistics(cfg, r.trades, rows[sym]) for sym, r in results.items() if len(r.trades)
     }
     return {
         "universe": universe,
