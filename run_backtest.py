@@ -51,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Backtest the Opening Range Breakout confluence strategy on 1-minute US equity bars.",
         epilog="Example: python run_backtest.py --symbols SPY QQQ --synthetic",
     )
-    p.add_argument(
-        "--symbols", nargs="+", required=True, type=_symbol, metavar="SYM", help="one or more symbols"
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--symbols", nargs="+", type=_symbol, metavar="SYM", help="one or more symbols")
+    which.add_argument(
+        "--symbols-file", type=Path, metavar="FILE", help="symbols, one per line ('#' starts a comment)"
     )
     p.add_argument("--start", type=_date, help="first session date, YYYY-MM-DD (inclusive)")
     p.add_argument("--end", type=_date, help="last session date, YYYY-MM-DD (inclusive)")
@@ -151,16 +153,18 @@ def _rank_key(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--rank-by {text!r} ")) from None
 
 
-def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace, portfolio: bool = False) -> None:
     """Research flags that make no sense without --sweep (or with --report), Monte Carlo flags without
-    --monte-carlo or with a plain sweep."""
+    --monte-carlo or with a plain sweep. A portfolio run (`portfolio.enabled`) takes --workers and
+    --dask-scheduler for its per-symbol stages."""
     if args.monte_carlo is None and (args.mc_by_session or args.mc_dd or args.mc_seed is not None):
         flag = "mc-by-session" if args.mc_by_session else "mc-dd" if args.mc_dd else "mc-seed"
         p.error(f"--{flag} needs --monte-carlo N")
     if args.monte_carlo is not None and args.sweep is not None and not args.walk_forward:
         p.error("--monte-carlo applies to a backtest or a --walk-forward, not to a plain --sweep")
     if args.sweep is None:
-        given = [f for f in ("walk_forward", "wf_anchored", "workers", "dask_scheduler") if getattr(args, f)]
+        flags = ("walk_forward", "wf_anchored") + (() if portfolio else ("workers", "dask_scheduler"))
+        given = [f for f in flags if getattr(args, f)]
         if given:
             p.error(f"--{given[0].replace('_', '-')} needs --sweep FILE.yaml (the parameter grid)")
     elif args.report:
@@ -230,7 +234,7 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date |
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_research(parser, args)
+    _check_research(parser, args, portfolio=_portfolio_enabled(args))
     from loguru import logger
 
     from orb import console
@@ -251,6 +255,17 @@ def main(argv: list[str] | None = None) -> int:
         logger.opt(exception=True).debug("internal error")
         console.error_line(f"internal error: {type(exc).__name__}: {exc} (details in backtest_run.log)")
         return 1
+
+
+def _portfolio_enabled(args: argparse.Namespace) -> bool:
+    """Whether the config asks for a portfolio run (a broken config is reported later, by the run)."""
+    from orb.config import load_config
+    from orb.errors import OrbError
+
+    try:
+        return load_config(args.config, _overrides(args)).portfolio.enabled
+    except OrbError:
+        return False
 
 
 def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -> dict[str, str]:
@@ -290,7 +305,12 @@ def _main(args: argparse.Namespace) -> int:
         logger.info(f"command line overrides config {key} = {value}")
     source = "synthetic" if args.synthetic else "file" if args.data else "yahoo"
     start, end = _date_range(args, source, cfg.session.calendar, cfg.data.interval)
-    symbols = tuple(dict.fromkeys(args.symbols))
+    if args.symbols_file is not None:
+        from orb.data.symbols_file import read_symbols_file
+
+        symbols = read_symbols_file(args.symbols_file)
+    else:
+        symbols = tuple(dict.fromkeys(args.symbols))
     request = pipeline.RunRequest(
         symbols=symbols,
         start=start,
@@ -304,6 +324,8 @@ def _main(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
     )
+    if cfg.portfolio.enabled:
+        return _portfolio(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
     monte_carlo = _monte_carlo(args)
     if args.sweep is not None:
         header = _header_rows(args, cfg, source, start, end, symbols)
@@ -322,6 +344,42 @@ def _main(args: argparse.Namespace) -> int:
         console.skipped_table(outcome.skipped)
         if outcome.montecarlo is not None:
             console.print_monte_carlo(outcome.montecarlo)
+        console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
+    else:
+        for message in outcome.failures.values():
+            console.error_line(message)
+        console.console.print(str(outcome.run_dir))
+    return 1 if outcome.failures else 0
+
+
+def _portfolio(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
+    """portfolio.enabled: one account over the daily universe (orb.portfolio, strategy.md 10)."""
+    from orb import console, portfolio
+    from orb.errors import RequestError
+
+    for flag, given in (
+        ("--sweep", args.sweep),
+        ("--report", args.report),
+        ("--monte-carlo", args.monte_carlo),
+    ):
+        if given:
+            raise RequestError(
+                f"{flag} is not available for portfolio runs yet; drop it or set portfolio.enabled: false"
+            )
+    if not args.quiet:
+        if len(request.symbols) > 12:
+            header["Symbols"] = f"{len(request.symbols)} symbols ({' '.join(request.symbols[:10])} ...)"
+        p = cfg.portfolio
+        header["Portfolio"] = f"top {p.max_positions} by relative volume, one account" + (
+            f", benchmark {p.benchmark}" if p.benchmark else ""
+        )
+        console.header(header)
+    outcome = portfolio.run(request, cfg, workers=args.workers, scheduler=args.dask_scheduler)
+    if not args.quiet:
+        from orb.portfolio.summary import funnel_table, summary_table
+
+        summary_table(outcome.metrics["aggregate"], cfg.portfolio.benchmark)
+        funnel_table(outcome.funnel)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():

@@ -84,6 +84,15 @@ class EntryMode(StrEnum):
     OR_CANDLE = "or_candle"
 
 
+class Direction(StrEnum):
+    """strategy.md 11.1: which sides the stop and close entry modes may trade."""
+
+    BOTH = "both"
+    LONG = "long"
+    SHORT = "short"
+    OR_CANDLE = "or_candle"
+
+
 class StopMode(StrEnum):
     OR_OPPOSITE = "or_opposite"
     ATR = "atr"
@@ -171,11 +180,21 @@ class OrbConfig(_Model):
 
 class EntryConfig(_Model):
     mode: EntryMode = EntryMode.STOP
+    direction: Direction = Direction.BOTH
     buffer_fixed: float = Field(0.0, ge=0)
     buffer_atr: float = Field(0.0, ge=0)
     cutoff: str = "15:00"
 
     _cutoff = field_validator("cutoff", mode="before")(classmethod(lambda cls, v: _parse_hhmm(v)))
+
+    @model_validator(mode="after")
+    def _direction(self) -> EntryConfig:
+        if self.mode is EntryMode.OR_CANDLE and self.direction is not Direction.BOTH:
+            raise ValueError(
+                f"entry.direction={self.direction} is not allowed with entry.mode: or_candle "
+                "(that mode already trades the candle's direction); use entry.direction: both"
+            )
+        return self
 
 
 class FactorConfig(_Model):
@@ -228,7 +247,7 @@ class TradeConfig(_Model):
     t2_pct: float = Field(0.25, ge=0, le=1)
     t2_r: float = Field(1.5, gt=0)
     runner_r: float = Field(3.0, gt=0)
-    target_r: float = Field(2.0, gt=0)
+    target_r: float | None = Field(2.0, gt=0)  # None: no target, exit by stop or eod (11.2)
     be_buffer: float = 0.0
     same_bar: SameBar = SameBar.PESSIMISTIC
     flatten_time: str | None = None
@@ -243,6 +262,10 @@ class TradeConfig(_Model):
         if not self.t1_r < self.t2_r < self.runner_r:
             raise ValueError(
                 f"targets must satisfy t1_r < t2_r < runner_r, got {self.t1_r}, {self.t2_r}, {self.runner_r}"
+            )
+        if self.target_r is None and self.partials:
+            raise ValueError(
+                "trade.target_r: null (no target) needs trade.partials: false; set partials to false"
             )
         if self.t1_pct + self.t2_pct > 1 + 1e-12:
             raise ValueError(f"t1_pct + t2_pct must be <= 1, got {self.t1_pct + self.t2_pct}")
@@ -271,6 +294,29 @@ class MetricsConfig(_Model):
     risk_free_rate: float = 0.0
 
 
+class PortfolioConfig(_Model):
+    """strategy.md 10: one account, the daily universe's top `max_positions` trade."""
+
+    enabled: bool = False
+    max_positions: int = Field(20, ge=1, le=10_000)
+    benchmark: str | None = None
+
+    @field_validator("benchmark")
+    @classmethod
+    def _upper(cls, v: str | None) -> str | None:
+        return None if v is None else v.strip().upper()
+
+
+class UniverseConfig(_Model):
+    """strategy.md 10.3-10.4: eligibility bounds (None disables one) and their lookback."""
+
+    min_price: float | None = Field(None, ge=0)
+    min_avg_volume: float | None = Field(None, ge=0)
+    min_atr: float | None = Field(None, ge=0)
+    min_rel_volume: float | None = Field(None, ge=0)
+    lookback_sessions: int = Field(14, ge=1, le=400)
+
+
 class Config(_Model):
     session: SessionConfig = SessionConfig()
     data: DataConfig = DataConfig()
@@ -282,6 +328,8 @@ class Config(_Model):
     risk: RiskConfig = RiskConfig()
     costs: CostsConfig = CostsConfig()
     metrics: MetricsConfig = MetricsConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    universe: UniverseConfig = UniverseConfig()
 
     @model_validator(mode="after")
     def _cross(self) -> Config:
@@ -298,6 +346,11 @@ class Config(_Model):
                     f"{key}={minutes} is not a whole number of {self.data.interval} bars; "
                     f"use a multiple of {step}"
                 )
+        if self.portfolio.enabled and self.orb.adaptive:
+            raise ValueError(
+                "orb.adaptive: true is not allowed with portfolio.enabled: true (strategy.md 10.3); "
+                "set orb.adaptive to false"
+            )
         cutoff = hhmm_minutes(self.entry.cutoff)
         if not 9 * 60 + 30 < cutoff <= 16 * 60:
             raise ValueError(f"entry.cutoff={self.entry.cutoff} must be inside the session (09:30-16:00]")

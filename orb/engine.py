@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from orb.config import FACTOR_NAMES, Config, EntryMode, SameBar, StopMode, hhmm_minutes
+from orb.config import FACTOR_NAMES, Config, Direction, EntryMode, SameBar, StopMode, hhmm_minutes
 from orb.indicators import adx_prior, session_vwap, true_range, wilder_prior
 from orb.metrics import drawdowns
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
@@ -63,6 +63,57 @@ class _Sessions:
     relvol_flag: np.ndarray
     prev_high: np.ndarray
     prev_low: np.ndarray
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One symbol's regular-hours bars and everything computed before the loop (`EventLoopBacktest.prepare`).
+
+    Session position s is the s-th session present; sessions before `first_reported` only warm up."""
+
+    bars: pd.DataFrame
+    arrays: tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+    ]  # open, high, low, close, volume
+    vwap: np.ndarray
+    ts_ns: np.ndarray
+    ses: np.ndarray  # session position of each bar
+    sessions: _Sessions
+    first_reported: int
+
+    def only(self, positions: np.ndarray) -> Prepared:
+        """The same values for the sessions at `positions` only (ascending): their bars and per-session
+        arrays, sliced, never recomputed, so a session runs exactly as it does in the full data."""
+        S = self.sessions
+        pos = np.asarray(positions, dtype=np.int64)
+        stops = np.append(S.starts[1:], len(self.ts_ns))[pos]
+        lengths = stops - S.starts[pos]
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(S.starts[pos], stops, strict=True)] or [[]])
+        idx = idx.astype(np.int64)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)[: len(pos)]
+        shift = starts - S.starts[pos]
+        sub = _Sessions(
+            dates=S.dates[pos],
+            close_ts=S.close_ts[pos],
+            starts=starts,
+            ends=S.ends[pos] + shift,
+            or_end=S.or_end[pos] + shift,
+            skip=[S.skip[s] for s in pos],
+            **{
+                name: getattr(S, name)[pos]
+                for name in ("or_minutes", "or_high", "or_low", "atr", "upper", "lower", "adx_weak",
+                             "relvol_flag", "prev_high", "prev_low")
+            },
+        )  # fmt: skip
+        return Prepared(
+            bars=self.bars.iloc[idx],
+            arrays=tuple(a[idx] for a in self.arrays),
+            vwap=self.vwap[idx],
+            ts_ns=self.ts_ns[idx],
+            ses=np.repeat(np.arange(len(pos)), lengths),
+            sessions=sub,
+            first_reported=0,
+        )
 
 
 class EventLoopBacktest:
@@ -290,18 +341,57 @@ class EventLoopBacktest:
 
         `progress(bars_done, bars_total)` is called every few sessions when given.
         """
-        rth, sched, ses, dirty = self._regular_bars(bars, start, end)
-        (o, h, lo, c, v), S = self._prepare(rth, sched, ses, dirty)
-        ts_ns = rth.index.as_unit("ns").asi8
-        vwap = session_vwap(h, lo, c, v, S.starts) if len(S.starts) else np.zeros(0)
-        first_reported = int(np.searchsorted(S.dates, pd.Timestamp(start))) if start is not None else 0
-        loop = _Loop(self, o, h, lo, c, v, vwap, ts_ns, S)
+        p = self.prepare(bars, start, end)
+        S, ts_ns, first_reported = p.sessions, p.ts_ns, p.first_reported
+        loop = _Loop(self, *p.arrays, p.vwap, ts_ns, S)
         n_ses = len(S.starts)
         for s in range(first_reported, n_ses):
             loop.run_session(s)
             if progress is not None and (s % 32 == 31 or s == n_ses - 1):
                 progress(int(S.starts[s + 1]) if s + 1 < n_ses else len(ts_ns), len(ts_ns))
-        return loop.results(rth[ses >= first_reported])
+        return loop.results(p.bars[p.ses >= first_reported])
+
+    def prepare(self, bars: pd.DataFrame, start: date | None = None, end: date | None = None) -> Prepared:
+        """Everything that does not depend on the position, for the sessions up to `end`."""
+        rth, sched, ses, dirty = self._regular_bars(bars, start, end)
+        (o, h, lo, c, v), S = self._prepare(rth, sched, ses, dirty)
+        vwap = session_vwap(h, lo, c, v, S.starts) if len(S.starts) else np.zeros(0)
+        first_reported = int(np.searchsorted(S.dates, pd.Timestamp(start))) if start is not None else 0
+        return Prepared(rth, (o, h, lo, c, v), vwap, rth.index.as_unit("ns").asi8, ses, S, first_reported)
+
+    def session_loop(self, prepared: Prepared) -> SessionLoop:
+        """A loop that runs chosen sessions of `prepared` one at a time (portfolio mode, strategy.md 10.6)."""
+        return SessionLoop(_Loop(self, *prepared.arrays, prepared.vwap, prepared.ts_ns, prepared.sessions),
+                           prepared.bars)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """What one session added: trade rows (TRADE_COLUMNS order) and fill tuples (FILL_COLUMNS order)."""
+
+    trades: list[dict]
+    fills: list[tuple]
+
+
+class SessionLoop:
+    """The engine's own session rules (sections 3-6) for sessions chosen by the caller, each entry sized
+    with a given equity (strategy.md 10.2, 10.9.5) instead of the symbol's realized equity."""
+
+    def __init__(self, loop: _Loop, bars: pd.DataFrame):
+        self._loop = loop
+        self._bars = bars
+        self._position = {day: s for s, day in enumerate(loop.dates)}
+
+    def run_session(self, day: date, sizing_equity: float) -> SessionOutcome:
+        loop = self._loop
+        n_trades, n_fills = len(loop.trades), len(loop.fills)
+        loop.sizing_equity = sizing_equity
+        loop.run_session(self._position[day])
+        return SessionOutcome(loop.trades[n_trades:], loop.fills[n_fills:])
+
+    def results(self) -> BacktestResult:
+        """The frames of every session run so far (equity and cum_r are this symbol's own)."""
+        return self._loop.results(self._bars)
 
 
 class _Loop:
@@ -319,6 +409,7 @@ class _Loop:
         self.ts = ts.tolist()  # int64 ns since the epoch, UTC
         self.S = S
         self.equity = cfg.risk.initial_capital
+        self.sizing_equity: float | None = None  # portfolio mode: alloc_d in place of equity (10.2)
         self.cum_r = 0.0
         self.trades: list[dict] = []
         self.fills: list[tuple] = []
@@ -434,6 +525,21 @@ class _Loop:
             return "lockout_daily_r"
         return ""
 
+    def _allowed_sides(self, s: int) -> tuple[bool, bool]:
+        """(long, short) allowed by `entry.direction` (strategy.md 11.1) for session s.
+
+        `or_candle`: the sign of close(last OR bar) - open(first OR bar), bars present in the window;
+        a doji allows neither side."""
+        direction = self.cfg.entry.direction
+        if direction is Direction.BOTH:
+            return True, True
+        if direction is Direction.LONG:
+            return True, False
+        if direction is Direction.SHORT:
+            return False, True
+        body = self.c[self.S.or_end[s] - 1] - self.o[self.S.starts[s]]
+        return body > 0, body < 0
+
     def _session_stop_mode(self, s: int) -> None:
         """Stop orders at the trigger levels (strategy.md 3, 9.4, 9.12)."""
         S = self.S
@@ -441,9 +547,11 @@ class _Loop:
         h, lo, c, o = self.h, self.lo, self.c, self.o
         last = S.ends[s] - 1
         i = S.or_end[s]
+        long_ok, short_ok = self._allowed_sides(s)
         while i < last:  # the session's last bar never opens a position
-            long_opp = c[i - 1] <= upper and h[i] >= upper  # armed and touched
-            short_opp = c[i - 1] >= lower and lo[i] <= lower
+            # armed and touched; a side entry.direction does not allow is never armed (11.1)
+            long_opp = long_ok and c[i - 1] <= upper and h[i] >= upper
+            short_opp = short_ok and c[i - 1] >= lower and lo[i] <= lower
             if not (long_opp or short_opp):
                 i += 1
                 continue
@@ -474,9 +582,10 @@ class _Loop:
         c, o = self.c, self.o
         last = S.ends[s] - 1
         i = S.or_end[s]
+        long_ok, short_ok = self._allowed_sides(s)
         while i < last:
-            long_sig = c[i - 1] <= upper and c[i] > upper
-            short_sig = c[i - 1] >= lower and c[i] < lower
+            long_sig = long_ok and c[i - 1] <= upper and c[i] > upper  # 11.1: only allowed sides arm
+            short_sig = short_ok and c[i - 1] >= lower and c[i] < lower
             if not (long_sig or short_sig) or i + 1 >= last:  # t+1 must exist and not be the last bar
                 i += 1
                 continue
@@ -543,7 +652,7 @@ class _Loop:
         r_ps = (entry - stop) * side
         shares = 0
         if r_ps > 0:
-            eq = self.equity
+            eq = self.equity if self.sizing_equity is None else self.sizing_equity
             shares = math.floor(min(eq * cfg.risk.risk_per_trade / r_ps, cfg.risk.max_leverage * eq / entry))
         if r_ps <= 0 or shares < 1:
             at = i if signal_bar is None else signal_bar
@@ -559,8 +668,10 @@ class _Loop:
                 *([["t2", entry + side * t.t2_r * r_ps, q2]] if t.t2_pct > 0 else []),
                 ["target", entry + side * t.runner_r * r_ps, shares - q1 - q2],
             ]
-        else:
+        elif t.target_r is not None:
             legs = [["target", entry + side * t.target_r * r_ps, shares]]
+        else:
+            legs = []  # 11.2: no target; the position exits by its stop or at the session's end
         trade_id = f"{self.symbol}-{len(self.trades) + 1:05d}"
         self.day.entries += 1
         pos = _Position(trade_id, side, entry, stop, r_ps, shares, legs)
@@ -695,7 +806,7 @@ class _Loop:
                 "shares": pos.shares,
                 "t1_price": legs.get("t1", math.nan),
                 "t2_price": legs.get("t2", math.nan),
-                "target_price": legs["target"],
+                "target_price": legs.get("target", math.nan),
                 "exit_time": exit_time,
                 "exit_price": pos.exit_price,
                 "exit_reason": reason,

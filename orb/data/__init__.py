@@ -96,13 +96,14 @@ def _load_synthetic(
 ) -> tuple[pd.DataFrame, str]:
     """Generated bars (or the cached copy) of sessions first..last."""
     interval, calendar, seed = config.data.interval, config.session.calendar, config.data.seed
-    folder = f"synthetic-seed{seed}"
+    universe = config.portfolio.enabled  # portfolio runs: the universe generator (profiles, news days)
+    folder = f"synthetic-seed{seed}" + ("-universe" if universe else "")
     if cache_dir is not None and (
         hit := read_cached(cache_dir, folder, interval, symbol, first, last, calendar)
     ):
         logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
         return hit[0], "cache"
-    bars = generate_bars(symbol, first, last, config.data.interval_minutes, seed, calendar)
+    bars = generate_bars(symbol, first, last, config.data.interval_minutes, seed, calendar, universe)
     logger.info(f"{symbol}: generated {len(bars)} synthetic {interval} bars (seed {seed})")
     if cache_dir is not None and not bars.empty:
         write_cached(cache_dir, folder, interval, symbol, bars, first, last)

@@ -37,6 +37,15 @@ MAX_MINUTES = 390
 
 # Hash streams: one per kind of draw, so no two draws share a counter.
 _DAILY, _REGIME, _VOLCLUSTER, _GAP, _DAYVOLUME, _STEP, _WICK_HIGH, _WICK_LOW, _MINUTE_VOLUME = range(9)
+_NEWS = 9  # universe mode only: news days
+
+# Universe mode (`universe=True`, portfolio runs): news days on a share of weekdays, with a large move
+# for the day and the opening half hour's volume many times normal.
+NEWS_DAY_SHARE = 0.04
+NEWS_MOVE = 2.5  # news-day move: sigma * (NEWS_MOVE + |z|), in the direction of z
+NEWS_DAY_VOLUME = 2.5  # whole-day volume factor on a news day
+NEWS_OPEN_VOLUME = 6.0  # extra factor on the first NEWS_OPEN_MINUTES minutes' volume
+NEWS_OPEN_MINUTES = 30
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -76,6 +85,20 @@ def symbol_profile(symbol: str) -> SymbolProfile:
     )
 
 
+def universe_profile(symbol: str) -> SymbolProfile:
+    """Universe mode: the known profile, or a wider one than `symbol_profile` so that every universe
+    bound matters (level $1 to $1,000, daily volatility 1 % to 5 %, daily volume 30,000 to 30 M)."""
+    if symbol in KNOWN_PROFILES:
+        return KNOWN_PROFILES[symbol]
+    h = _digest_u64(f"orb-universe-profile:{symbol}")
+    u1, u2, u3 = (((h >> shift) & 0xFFFF) / 65535.0 for shift in (0, 16, 32))
+    return SymbolProfile(
+        level=round(10.0 ** (3.0 * u1), 2),
+        daily_vol=0.01 + 0.04 * u2,
+        daily_volume=10 ** (4.5 + 3.0 * u3),
+    )
+
+
 def _splitmix(x: np.ndarray) -> np.ndarray:
     x = x + _GOLDEN
     x = (x ^ (x >> np.uint64(30))) * _MIX1
@@ -110,8 +133,8 @@ class _DailyPath:
 
 
 @lru_cache(maxsize=32)
-def _daily_path(key: int, symbol: str) -> _DailyPath:
-    profile = symbol_profile(symbol)
+def _daily_path(key: int, symbol: str, universe: bool = False) -> _DailyPath:
+    profile = universe_profile(symbol) if universe else symbol_profile(symbol)
     first = ORIGIN.toordinal()
     days = np.arange(first, HORIZON.toordinal() + 1, dtype=np.int64)
     weekday = ((days - 1) % 7) < 5  # date.fromordinal(1) is a Monday
@@ -123,6 +146,9 @@ def _daily_path(key: int, symbol: str) -> _DailyPath:
     z = _normal(key, days, _DAILY)
     trend = weekday & (_uniform(key, days, _REGIME) < TREND_DAY_SHARE)
     step = sigma * np.where(trend, np.sign(z) * (TREND_BASE + 0.5 * np.abs(z)), RANGE_SCALE * z)
+    news = _news_days(key, symbol, days) if universe else None
+    if news is not None:
+        step = np.where(news, sigma * np.sign(z) * (NEWS_MOVE + np.abs(z)), step)
     phi = np.exp(-1.0 / REVERSION_DAYS)
     t = np.arange(days.size, dtype=np.float64)
     walk = phi**t * np.cumsum(step * phi**-t)  # x[t] = phi * x[t-1] + step[t], vectorised
@@ -132,7 +158,25 @@ def _daily_path(key: int, symbol: str) -> _DailyPath:
     gap = 0.35 * sigma * _normal(key, days, _GAP)
     day_volume = profile.daily_volume * vol_factor * np.where(trend, 1.35, 0.9)
     day_volume = day_volume * np.exp(0.3 * _normal(key, days, _DAYVOLUME) - 0.045)
+    if news is not None:
+        day_volume = np.where(news, day_volume * NEWS_DAY_VOLUME, day_volume)
     return _DailyPath(log_close, gap, INTRADAY_NOISE * sigma, day_volume)
+
+
+def _news_days(key: int, symbol: str, days: np.ndarray) -> np.ndarray:
+    """Weekdays that are news days for `symbol` (none for the known index ETFs)."""
+    weekday = ((days - 1) % 7) < 5
+    if symbol in KNOWN_PROFILES:
+        return np.zeros(days.size, dtype=bool)
+    return weekday & (_uniform(key, days, _NEWS) < NEWS_DAY_SHARE)
+
+
+def news_days(symbol: str, start: date, end: date, seed: int, calendar_code: str = "XNYS") -> list[date]:
+    """The sessions start..end that are news days of `symbol` in universe mode."""
+    sched = schedule(start, end, calendar_code)
+    ordinals = np.array([d.toordinal() for d in sched.index.date], dtype=np.int64)
+    flags = _news_days(_stream_key(seed, symbol), symbol, ordinals)
+    return [d for d, f in zip(sched.index.date, flags, strict=True) if f]
 
 
 def _stream_key(seed: int, symbol: str) -> int:
@@ -140,9 +184,17 @@ def _stream_key(seed: int, symbol: str) -> int:
 
 
 def generate_bars(
-    symbol: str, start: date, end: date, interval_minutes: int, seed: int, calendar_code: str = "XNYS"
+    symbol: str,
+    start: date,
+    end: date,
+    interval_minutes: int,
+    seed: int,
+    calendar_code: str = "XNYS",
+    universe: bool = False,
 ) -> pd.DataFrame:
-    """Regular-hours bars (bar contract) of every session with start <= session date <= end."""
+    """Regular-hours bars (bar contract) of every session with start <= session date <= end.
+
+    `universe=True` (portfolio runs) draws the symbol from `universe_profile` and adds news days."""
     if interval_minutes < 1 or MAX_MINUTES % interval_minutes:
         raise ValueError(f"interval_minutes must divide {MAX_MINUTES}, got {interval_minutes}")
     start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
@@ -152,7 +204,7 @@ def generate_bars(
     if sched.empty:
         return empty_bars()
     key = _stream_key(seed, symbol)
-    path = _daily_path(key, symbol)
+    path = _daily_path(key, symbol, universe)
     ordinals = np.array([d.toordinal() for d in sched.index.date], dtype=np.int64)
     day_idx = ordinals - ORIGIN.toordinal()
     opens_ns = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
@@ -186,6 +238,9 @@ def generate_bars(
     end_dist = (n_minutes[:, None] - 1 - k[None, :]).astype(np.float64)
     weight = np.where(valid, 0.45 + 2.6 * np.exp(-k[None, :] / 18.0) + 1.4 * np.exp(-end_dist / 22.0), 0.0)
     weight = np.where(end_dist == 0, weight * 6.0, weight)
+    if universe:  # a news day's opening half hour trades many times its normal volume
+        news = _news_days(key, symbol, ordinals)[:, None] & (k[None, :] < NEWS_OPEN_MINUTES)
+        weight = np.where(news, weight * NEWS_OPEN_VOLUME, weight)
     weight = weight / weight.sum(axis=1, keepdims=True)
     noise = np.exp(0.35 * _normal(key, day, _MINUTE_VOLUME, k[None, :]) - 0.06125) * (0.75 + 0.3 * np.abs(z))
     volume = np.maximum(np.rint(path.volume_factor[day_idx][:, None] * weight * noise), 1.0)
@@ -198,7 +253,9 @@ def generate_bars(
     low = np.minimum(np.round(low, 2), np.minimum(open_, close))
     step_ns = interval_minutes * 60_000_000_000
     stamps = opens_ns[:, None] + np.arange(valid.shape[1])[None, :] * step_ns
-    index = pd.DatetimeIndex(pd.to_datetime(stamps[valid], utc=True))
+    index = pd.DatetimeIndex(stamps[valid].astype("datetime64[ns]")).tz_localize(
+        "UTC"
+    )  # fast path, same index
     return make_bars(
         index, open_[valid], high[valid], low[valid], close[valid], volume[valid].astype(np.int64)
     )

@@ -1,0 +1,198 @@
+"""The per-symbol work of a portfolio run and the backends that spread it (in process, a local process
+pool, or a Dask cluster). A task loads one symbol's bars itself and returns only small results, so no
+process ever holds the bars of every symbol.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from orb.config import Config
+from orb.data import LoadedBars, load_symbol
+from orb.data.bars import bars_sha256
+from orb.engine import EventLoopBacktest, Prepared
+from orb.errors import DataError, NoDataError, OrbError
+from orb.portfolio.universe import daily_values
+from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where and for which sessions a task loads its symbol (the run request's data fields)."""
+
+    source: str
+    start: date | None
+    end: date | None
+    data_path: Path | None = None
+    cache_dir: Path | None = None
+
+    def load(self, symbol: str, cfg: Config) -> LoadedBars:
+        """One symbol's bars; the data layer's per-symbol INFO lines are left out (hundreds of symbols)."""
+        logger.disable("orb.data")
+        try:
+            return self._load(symbol, cfg)
+        finally:
+            logger.enable("orb.data")
+
+    def _load(self, symbol: str, cfg: Config) -> LoadedBars:
+        return load_symbol(
+            symbol,
+            config=cfg,
+            start=self.start,
+            end=self.end,
+            source=self.source,
+            data_path=self.data_path,
+            cache_dir=self.cache_dir,
+        )
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """Bars already in memory (symbol -> bar contract): for library use and tests."""
+
+    frames: Mapping[str, pd.DataFrame]
+    start: date | None
+    end: date | None
+
+    def load(self, symbol: str, cfg: Config) -> LoadedBars:
+        bars = self.frames.get(symbol)
+        if bars is None or bars.empty:
+            raise NoDataError(f"no data for {symbol} (no bars were given for it)")
+        return LoadedBars(symbol, bars, "frame", bars_sha256(bars), ())
+
+
+@dataclass(frozen=True)
+class DailyResult:
+    """Stage 1 of one symbol: its daily values, or the one-line reason it could not be loaded."""
+
+    symbol: str
+    daily: pd.DataFrame | None
+    meta: LoadedBars | None  # bars cut to the first and last bar (for the manifest)
+    warnings: tuple[str, ...]
+    error: str | None
+    bars: int
+    seconds: float
+
+
+def stage1(symbol: str, source: Source | FrameSource, cfg: Config) -> DailyResult:
+    """Load one symbol and compute its daily values with the engine's own preparation."""
+    started = time.perf_counter()
+    try:
+        item = source.load(symbol, cfg)
+    except DataError as exc:
+        return DailyResult(symbol, None, None, (), str(exc), 0, time.perf_counter() - started)
+    prepared = EventLoopBacktest(cfg, symbol).prepare(item.bars, source.start, source.end)
+    meta = LoadedBars(item.symbol, item.bars.iloc[[0, -1]], item.source, item.sha256, ())
+    daily = daily_values(cfg, prepared)
+    return DailyResult(
+        symbol, daily, meta, item.warnings, None, len(item.bars), time.perf_counter() - started
+    )
+
+
+def stage2(symbol: str, days: Sequence[date], source: Source | FrameSource, cfg: Config) -> Prepared:
+    """Re-load one symbol and keep only the sessions `days` (its selected sessions), prepared."""
+    item = source.load(symbol, cfg)
+    prepared = EventLoopBacktest(cfg, symbol).prepare(item.bars, source.start, source.end)
+    wanted = pd.DatetimeIndex(pd.to_datetime(sorted(days)))
+    positions = prepared.sessions.dates.get_indexer(wanted)
+    if (positions < 0).any():  # the data changed between the stages
+        raise DataError(f"{symbol}: bars changed while the run was in progress; run it again")
+    return prepared.only(np.asarray(positions, dtype=np.int64))
+
+
+Mapper = Callable[[Callable, Sequence[tuple], Callable[[int], None]], list]
+
+
+@contextmanager
+def open_mapper(workers: int, scheduler: str | None) -> Iterator[Mapper]:
+    """`map(fn, arg_tuples, tick)` returning results in argument order: on the Dask `scheduler` when
+    given, else on `workers` local processes (1: in this process)."""
+    if scheduler is not None:
+        with _dask(scheduler) as mapper:
+            yield mapper
+    elif workers <= 1:
+        yield lambda fn, args, tick: [_ticked(fn(*a), tick, i) for i, a in enumerate(args, 1)]
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+        try:
+
+            def run(fn, args, tick):
+                futures = [pool.submit(fn, *a) for a in args]
+                return [_ticked(f.result(), tick, i) for i, f in enumerate(futures, 1)]
+
+            yield run
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's job
+    die_with_parent()  # a killed parent leaves no worker behind
+
+
+def _ticked(result, tick: Callable[[int], None], done: int):
+    tick(done)
+    return result
+
+
+@contextmanager
+def _dask(address: str) -> Iterator[Mapper]:
+    """A Dask client on `address` (one-line errors as in orb.research.tasks)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise OrbError("--dask-scheduler needs the packages dask and distributed (pip install)") from None
+    try:
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise OrbError(
+            f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); "
+            f"start one with `dask scheduler` or fix --dask-scheduler"
+        ) from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=DASK_WORKER_WAIT)
+        except TimeoutError:
+            raise OrbError(
+                f"the Dask scheduler at {address} has no worker after {DASK_WORKER_WAIT} s; start one with "
+                f"`PYTHONPATH=<project folder> dask worker {address}`"
+            ) from None
+
+        def run(fn, args, tick):
+            batch = f"orb-portfolio-{uuid.uuid4().hex[:12]}"
+            futures = [client.submit(fn, *a, key=f"{batch}-{i}", pure=False) for i, a in enumerate(args)]
+            out = []
+            for i, future in enumerate(futures, 1):
+                try:
+                    out.append(future.result())
+                except OrbError:
+                    client.cancel(futures)
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a remote failure becomes one line
+                    client.cancel(futures)
+                    first = (str(exc).splitlines() or [""])[0]
+                    raise OrbError(
+                        f"a Dask task failed: {type(exc).__name__}: {first} (the scheduler and the workers "
+                        f"need this project importable: start them with PYTHONPATH=<project folder>)"
+                    ) from exc
+                tick(i)
+            return out
+
+        yield run
