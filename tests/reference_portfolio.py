@@ -184,14 +184,25 @@ def run_reference_portfolio(
                 last_fill[fill["trade_id"]] = order
             r_by_id = {x["trade_id"]: x["r_multiple"] for x in t}
             for fill in f:
-                fill["_r"] = r_by_id[fill["trade_id"]] if last_fill[fill["trade_id"]] == fill["_order"] else 0.0
+                fill["_r"] = (
+                    r_by_id[fill["trade_id"]] if last_fill[fill["trade_id"]] == fill["_order"] else 0.0
+                )
             day_fills.extend(f)
         # 10.7: a row after every fill; same timestamp: symbol order, then fill order.
         start_equity = equity
         for fill in sorted(day_fills, key=lambda x: (x["time"], x["symbol"], x["_order"])):
-            trade = next(x for x in day_trades if x["symbol"] == fill["symbol"] and x["trade_id"] == fill["trade_id"])
-            gross = 0.0 if fill["kind"] == "entry" else (
-                (fill["price"] - trade["entry_price"]) * fill["shares"] * (1 if trade["side"] == "long" else -1))
+            trade = next(
+                x for x in day_trades if x["symbol"] == fill["symbol"] and x["trade_id"] == fill["trade_id"]
+            )
+            gross = (
+                0.0
+                if fill["kind"] == "entry"
+                else (
+                    (fill["price"] - trade["entry_price"])
+                    * fill["shares"]
+                    * (1 if trade["side"] == "long" else -1)
+                )
+            )
             equity += gross - fill["commission"]  # 10.9.7
             cum_r += fill["_r"]
             equity_rows.append({"timestamp": fill["time"], "equity": equity, "cum_r": cum_r})
@@ -238,7 +249,9 @@ def _metrics(daily: list[dict], bench_sessions: list[dict], run_days: list[date]
     out = {
         "daily_hit_ratio": (sum(d["pnl"] > 0 for d in with_trade) / len(with_trade)) if with_trade else None,
         "worst_day_pct": float(ret.min() * 100) if len(ret) else None,
-        "avg_positions": (sum(len(d["traded"]) for d in with_trade) / len(with_trade)) if with_trade else None,
+        "avg_positions": (sum(len(d["traded"]) for d in with_trade) / len(with_trade))
+        if with_trade
+        else None,
         "max_positions_used": max((len(d["traded"]) for d in daily), default=0),
         "final_equity": daily[-1]["end"] if daily else config.risk.initial_capital,
         "total_return_pct": (daily[-1]["end"] / config.risk.initial_capital - 1) * 100 if daily else 0.0,
@@ -246,7 +259,9 @@ def _metrics(daily: list[dict], bench_sessions: list[dict], run_days: list[date]
     ppy = config.metrics.periods_per_year
     excess = ret - config.metrics.risk_free_rate / ppy
     std = excess.std(ddof=1) if len(excess) > 1 else 0.0
-    out["sharpe"] = float(excess.mean() / std * math.sqrt(ppy)) if std > 1e-12 * max(1, abs(excess.mean())) else None
+    out["sharpe"] = (
+        float(excess.mean() / std * math.sqrt(ppy)) if std > 1e-12 * max(1, abs(excess.mean())) else None
+    )
     if bench_sessions:
         out.update(_benchmark(ret, bench_sessions, run_days, ppy))
     return out

@@ -73,7 +73,10 @@ def universe_bars() -> dict[str, pd.DataFrame]:
     # HOTL lists mid-period (no bars before Feb 20); INDI misses a week (a gap in its data).
     frames["HOTL"] = frames["HOTL"][frames["HOTL"].index >= pd.Timestamp("2024-02-20", tz="UTC")]
     indi = frames["INDI"]
-    frames["INDI"] = indi[(indi.index < pd.Timestamp("2024-02-12", tz="UTC")) | (indi.index >= pd.Timestamp("2024-02-20", tz="UTC"))]
+    frames["INDI"] = indi[
+        (indi.index < pd.Timestamp("2024-02-12", tz="UTC"))
+        | (indi.index >= pd.Timestamp("2024-02-20", tz="UTC"))
+    ]
     return frames
 
 
@@ -160,4 +163,12 @@ def test_reference_sees_every_status():
         statuses |= {r["status"] for r in ref["universe"]}
         reasons |= {r["reason"] for r in ref["universe"] if r["reason"]}
     assert statuses == {"traded", "no_signal", "not_selected", "skipped"}
-    assert {"no_data", "warmup", "width_below_min", "min_price", "min_avg_volume", "min_atr", "min_rel_volume"} <= reasons
+    assert {
+        "no_data",
+        "warmup",
+        "width_below_min",
+        "min_price",
+        "min_avg_volume",
+        "min_atr",
+        "min_rel_volume",
+    } <= reasons
