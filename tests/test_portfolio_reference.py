@@ -11,7 +11,6 @@ import math
 from datetime import date
 from functools import lru_cache
 
-import numpy as np
 import pandas as pd
 import pytest
 
