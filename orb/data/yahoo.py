@@ -21,7 +21,6 @@ from orb.data.bars import (
     PRICE_COLUMNS,
     empty_bars,
     make_bars,
-    ohlc_violation_warning,
     regular_hours,
     tidy_index,
 )
@@ -312,8 +311,7 @@ def load_yahoo(
         raise NoDataError(
             f"no data for {symbol} between {first} and {fetch_last} (Yahoo returned no regular-hours bars)"
         )
-    violations = ohlc_violation_warning(bars, symbol)
-    warnings += notes + ([violations] if violations else [])
+    warnings += notes
     if cache_dir is not None:
         _cache_complete_sessions(cache_dir, interval, symbol, bars, sched, today)
     return bars, "yahoo", warnings
