@@ -11,7 +11,7 @@ Fill times are the start stamp of the bar on which the fill happened.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -285,13 +285,18 @@ class EventLoopBacktest:
         start: date | None = None,
         end: date | None = None,
         progress: Callable[[int, int], None] | None = None,
+        skip_sessions: Mapping[date, str] | None = None,
     ) -> BacktestResult:
         """Backtest `bars` (the bar contract); sessions before `start` only warm up daily values.
 
-        `progress(bars_done, bars_total)` is called every few sessions when given.
+        `progress(bars_done, bars_total)` is called every few sessions when given. A session date in
+        `skip_sessions` is skipped with that reason (the data layer's `bad_bars`), before any other.
         """
         rth, sched, ses, dirty = self._regular_bars(bars, start, end)
         (o, h, lo, c, v), S = self._prepare(rth, sched, ses, dirty)
+        for s, day in enumerate(S.dates if skip_sessions else ()):
+            if reason := skip_sessions.get(day.date()):
+                S.skip[s] = reason
         ts_ns = rth.index.as_unit("ns").asi8
         vwap = session_vwap(h, lo, c, v, S.starts) if len(S.starts) else np.zeros(0)
         first_reported = int(np.searchsorted(S.dates, pd.Timestamp(start))) if start is not None else 0

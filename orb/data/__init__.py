@@ -26,7 +26,15 @@ from orb.data.yahoo import Fetcher, check_yahoo_request, fetch_yahoo, load_yahoo
 from orb.errors import NoDataError, UsageError
 from orb.sessions import schedule, session_offset
 
-__all__ = ["LoadedBars", "SOURCES", "check_yahoo_request", "load_symbol", "validate_symbol"]
+__all__ = [
+    "VENDORS",
+    "LoadedBars",
+    "SOURCES",
+    "check_yahoo_request",
+    "load_symbol",
+    "make_vendor",
+    "validate_symbol",
+]
 
 VENDORS = ("alpaca", "massive", "databento")
 SOURCES = ("yahoo", "synthetic", "file", *VENDORS)

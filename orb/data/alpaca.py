@@ -10,8 +10,8 @@ Bars are requested a month at a time (a few 10,000-bar pages each), split-adjust
 from __future__ import annotations
 
 import os
-from time import sleep as _sleep
 from datetime import UTC, date, datetime, time, timedelta
+from time import sleep as _sleep
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -83,7 +83,9 @@ class AlpacaSource:
 
         tz = ZoneInfo(self.config.session.timezone)
         start = datetime.combine(first, time(0, 0), tz).astimezone(UTC)
-        end = min(datetime.combine(last, time(23, 59), tz).astimezone(UTC), datetime.now(UTC) - REALTIME_DELAY)
+        end = min(
+            datetime.combine(last, time(23, 59), tz).astimezone(UTC), datetime.now(UTC) - REALTIME_DELAY
+        )
         if end <= start:
             return empty_bars()
         request = StockBarsRequest(
@@ -125,7 +127,8 @@ def _api_error(symbol: str, exc, feed: str) -> DataError:
         )
     if status == 429:
         return SourceUnavailableError(
-            f"alpaca kept rate-limiting {symbol} after its retries ({what}); set data.alpaca.requests_per_minute "
+            f"alpaca kept rate-limiting {symbol} after its retries ({what}); set "
+            f"data.alpaca.requests_per_minute "
             f"to your plan's limit (free: 200) or retry later"
         )
     if status is not None and status >= 500:

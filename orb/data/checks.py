@@ -91,7 +91,8 @@ def report_lines(symbol: str, result: CheckResult, where: str, action: str) -> l
 def apply_bad_bars_policy(
     symbol: str, result: CheckResult, where: str, policy: str
 ) -> tuple[frozenset[date], list[str]]:
-    """(sessions to skip, warnings) under `data.bad_bars: skip`; DataError naming the problem under `error`."""
+    """(sessions to skip, warnings) under `data.bad_bars: skip`; DataError naming the problem under
+    `error`."""
     if result.ok:
         return frozenset(), []
     days = sorted(result.bad_sessions)

@@ -67,7 +67,9 @@ def read_dbn_file(path: Path) -> pd.DataFrame:
             f"pass a .dbn.zst file of schema {SCHEMA}"
         ) from None
     if str(store.schema) != SCHEMA:
-        raise DataError(f"--data file {path} holds schema {store.schema}, not {SCHEMA}; download {SCHEMA} bars")
+        raise DataError(
+            f"--data file {path} holds schema {store.schema}, not {SCHEMA}; download {SCHEMA} bars"
+        )
     return store_frame(store)
 
 
@@ -89,7 +91,9 @@ class DatabentoSource:
         self.client = db.Historical(key=key, gateway=gateway)
         self.config = config
         bucket = bucket_for("databento", settings.requests_per_minute)
-        self.policy = Policy("databento", settings.retries, settings.backoff_seconds, bucket, sleep or time.sleep)
+        self.policy = Policy(
+            "databento", settings.retries, settings.backoff_seconds, bucket, sleep or time.sleep
+        )
         self.folder = f"databento-raw-{settings.dataset}"
         self.warnings: list[str] = []
         if config.data.adjustment == "split":
@@ -138,13 +142,17 @@ def _error(symbol: str, exc: BaseException, dataset: str) -> DataError:
     status = getattr(exc, "http_status", None)
     message = (getattr(exc, "message", None) or str(exc)).strip().splitlines()[0][:160] if str(exc) else ""
     if status in (401, 403):
-        return DataError(f"databento refused the request for {symbol} (HTTP {status}: {message}); check {KEY_ENV}")
+        return DataError(
+            f"databento refused the request for {symbol} (HTTP {status}: {message}); check {KEY_ENV}"
+        )
     if status == 429:
         return SourceUnavailableError(
             f"databento kept rate-limiting {symbol} after its retries (HTTP 429); retry later"
         )
     if status is not None and status >= 500:
-        return SourceUnavailableError(f"databento failed for {symbol} (HTTP {status}: {message}); retry later")
+        return SourceUnavailableError(
+            f"databento failed for {symbol} (HTTP {status}: {message}); retry later"
+        )
     if status is not None:
         return NoDataError(
             f"databento has no {SCHEMA} bars for {symbol} on {dataset} (HTTP {status}: {message}); "

@@ -20,16 +20,16 @@ from loguru import logger
 from orb.config import Config
 from orb.data.bars import (
     PRICE_COLUMNS,
+    history_needs,
     make_bars,
     regular_hours,
     resample_bars,
     spacing_minutes,
     tidy_index,
 )
-from orb.data.bars import history_needs
 from orb.data.databento import is_dbn, read_dbn_file
 from orb.data.filesniff import decide, step_minutes, to_bar_start_utc
-from orb.errors import DataError, NoDataError
+from orb.errors import DataError, NoDataError, UsageError
 from orb.sessions import assign_sessions, schedule
 
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -59,6 +59,30 @@ def resolve_path(data_path: Path, symbol: str) -> Path:
         names = ", ".join(p.name for p in matches)
         raise DataError(f"folder {path} has several files for {symbol} ({names}); keep only one")
     return matches[0]
+
+
+def check_shared_file(data_path: Path, symbols: tuple[str, ...]) -> None:
+    """UsageError when one file is given for several symbols but has no `symbol` column to split by."""
+    path = Path(data_path)
+    if len(symbols) < 2 or not path.is_file() or is_dbn(path):
+        return
+    try:
+        if SUFFIXES.get(path.suffix.lower()) == "parquet":
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(path).names
+        else:
+            with path.open(encoding="utf-8-sig") as handle:
+                first_line = handle.readline()
+            columns = [] if NINJATRADER.match(first_line) else first_line.replace(";", ",").split(",")
+    except Exception:  # unreadable: the load reports it with the file's name
+        return
+    if "symbol" not in {str(c).strip().lower() for c in columns}:
+        raise UsageError(
+            f"--data {path} has no symbol column, so it cannot hold {', '.join(symbols)}; "
+            f"pass one file per symbol as --data {symbols[0]}=FILE {symbols[1]}=FILE2, "
+            f"or a folder of SYMBOL.csv files"
+        )
 
 
 def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:

@@ -97,14 +97,12 @@ def _reading(stamps, volume, timezone, label, step, calendar, exchange_tz) -> Re
         grouped = frame.groupby("pos")["raw"]
         first_stamp = grouped.min().dt.strftime("%H:%M").mode().iloc[0]
         last_stamp = grouped.max().dt.strftime("%H:%M").mode().iloc[0]
-    return Reading(
-        timezone, label, int(inside.sum()), outside, len(present), spike, first_stamp, last_stamp
-    )
+    return Reading(timezone, label, int(inside.sum()), outside, len(present), spike, first_stamp, last_stamp)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The timezone and label to read a file with, and one line of evidence (None when nothing was inferred)."""
+    """The timezone and label to read a file with, and one line of evidence (None: nothing inferred)."""
 
     timezone: str
     label: str
@@ -127,7 +125,9 @@ def decide(
     step = step_minutes(stamps)
     zones = ["aware"] if aware else list(dict.fromkeys([exchange_tz, "UTC"]))
     readings = [
-        _reading(stamps, volume, tz, lab, step, calendar, exchange_tz) for tz in zones for lab in ("start", "end")
+        _reading(stamps, volume, tz, lab, step, calendar, exchange_tz)
+        for tz in zones
+        for lab in ("start", "end")
     ]
     best = max(r.fit for r in readings)
     evidence = max(r.inside for r in readings) >= MIN_EVIDENCE_BARS
@@ -189,8 +189,8 @@ def _winner(contenders: list[Reading]) -> Reading | None:
 def _evidence(r: Reading) -> str:
     per = r.inside / max(r.sessions, 1)
     text = (
-        f"{r.sessions} sessions with {per:.0f} regular-hours bars each, stamped {r.first_stamp}-{r.last_stamp}"
-        f" in the file"
+        f"{r.sessions} sessions with {per:.0f} regular-hours bars each, "
+        f"stamped {r.first_stamp}-{r.last_stamp} in the file"
     )
     if r.outside and not np.isnan(r.spike):
         text += f", opening-minute volume {np.exp(r.spike):.1f}x the minute before"

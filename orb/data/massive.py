@@ -107,7 +107,9 @@ def _error(symbol: str, exc: BaseException) -> DataError:
                 f"massive refused the request for {symbol} ({status}: {message}); check MASSIVE_API_KEY, "
                 f"and that your plan covers this range (free: about 2 years of minute bars)"
             )
-        return NoDataError(f"massive has no bars for {symbol} ({status}: {message}); check the symbol and dates")
+        return NoDataError(
+            f"massive has no bars for {symbol} ({status}: {message}); check the symbol and dates"
+        )
     if name == "MaxRetryError" and "429" in str(exc):
         return SourceUnavailableError(
             f"massive kept rate-limiting {symbol} after its retries (HTTP 429); set "
@@ -120,4 +122,6 @@ def _error(symbol: str, exc: BaseException) -> DataError:
             f"massive could not be reached for {symbol} ({name}); check the network (and ${URL_ENV} if you "
             f"set it), or use --data PATH or --synthetic"
         )
-    return DataError(f"massive's answer for {symbol} could not be read ({name}: {str(exc)[:120]}); retry later")
+    return DataError(
+        f"massive's answer for {symbol} could not be read ({name}: {str(exc)[:120]}); retry later"
+    )

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -147,7 +148,8 @@ class PacedAdapter(HTTPAdapter):
                 return response
             wait = retry_after(response.headers, policy.backoff * 2**attempt)
             logger.debug(
-                f"{policy.vendor}: HTTP {response.status_code}; retry {attempt + 1}/{policy.retries} in {wait:g}s"
+                f"{policy.vendor}: HTTP {response.status_code}; "
+                f"retry {attempt + 1}/{policy.retries} in {wait:g}s"
             )
             response.close()
             policy.sleep(wait)
@@ -238,10 +240,8 @@ def _read_segment(seg: Segment, symbol: str, timezone: str, max_jump: float) -> 
     if problem is None:
         return bars.set_axis(bars.index.as_unit("ns").rename("timestamp"), axis=0)
     logger.warning(f"{symbol}: cache file {seg.path} holds {problem}; discarded, fetching again")
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(seg.path)
-    except OSError:
-        pass
     return None
 
 
@@ -320,10 +320,8 @@ def _store(folder, symbol, merged, segments, wanted, today, cache_dir, folder_na
         return
     for seg in segments:
         if seg.path != target:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(seg.path)
-            except OSError:
-                pass
 
 
 def frame_from_columns(stamps, open_, high, low, close, volume, symbol: str) -> pd.DataFrame:
