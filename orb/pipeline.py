@@ -157,16 +157,15 @@ def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], d
         for future in as_completed(futures):
             sym = futures[future]
             results[sym] = outcome = future.result()
+            if isinstance(outcome, str) and "not fetched" in outcome:
+                continue
             if isinstance(outcome, str):
-                if "not fetched" not in outcome:
-                    if len(request.symbols) > 1:
-                        logger.warning(outcome)
-                    bar.advance(task)
+                if len(request.symbols) > 1:
+                    logger.warning(outcome)
             else:
                 for warning in outcome.warnings:
                     logger.warning(warning)
-                bar.advance(task)
-            bar.update(task, rate=sym)
+            bar.update(task, advance=1, rate=sym)
         if unreachable:
             bar.update(task, description=f"Loading bars ({request.source}): stopped, source unreachable")
     loaded = {s: r for s in request.symbols if isinstance(r := results[s], LoadedBars)}

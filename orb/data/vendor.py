@@ -44,6 +44,7 @@ CONNECT_MARKERS = (
     "Failed to resolve",
     "Name or service not known",
     "Connection refused",
+    "Could not resolve host",
 )
 MAX_WAIT = 120.0
 
@@ -93,7 +94,7 @@ def is_connect_failure(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         names = {cls.__name__ for cls in type(current).__mro__}
-        if names & {"gaierror", "ConnectionRefusedError", "NameResolutionError", "NewConnectionError"}:
+        if names & {"gaierror", "ConnectionRefusedError", "NameResolutionError", "NewConnectionError", "DNSError"}:
             return True
         if any(marker in str(current) for marker in CONNECT_MARKERS):
             return True

@@ -25,6 +25,7 @@ from orb.data.bars import (
     tidy_index,
 )
 from orb.data.cache import read_cached, write_cached
+from orb.data.vendor import is_connect_failure
 from orb.errors import DataError, NoDataError, SourceUnavailableError, UsageError
 from orb.schema import BAR_COLUMNS
 from orb.sessions import schedule, session_offset
@@ -141,8 +142,12 @@ def _fetch_chunk(
     backoff: float,
     sleep: Callable[[float], None],
 ) -> pd.DataFrame | str:
-    """The raw frame of one window, or the reason Yahoo gave for having no bars in it."""
-    for attempt in range(retries + 1):
+    """The raw frame of one window, or the reason Yahoo gave for having no bars in it.
+
+    A failed DNS lookup or refused connection is retried once, quickly (offline fails fast)."""
+    connect_failures = 0
+    attempt = 0
+    while True:
         try:
             return fetcher(symbol, window[0], window[1], interval)
         except DataError:
@@ -162,19 +167,22 @@ def _fetch_chunk(
                     f"Yahoo's answer for {symbol} could not be read ({_one_line(exc)}); "
                     f"retry later, or use --data PATH or --synthetic"
                 ) from exc
-            if attempt == retries:
+            connect = is_connect_failure(exc)
+            if (connect and connect_failures >= 1) or (not connect and attempt >= retries):
+                tries = connect_failures + 1 if connect else attempt + 1
                 raise SourceUnavailableError(
-                    f"Yahoo could not be reached for {symbol} after {retries + 1} attempt(s) "
+                    f"Yahoo could not be reached for {symbol} after {tries} attempt(s) "
                     f"({_one_line(cause)}); "
                     f"check the network, or use --synthetic or --data PATH"
                 ) from exc
-            wait = backoff * 2**attempt
+            wait = min(backoff, 0.5) if connect else backoff * 2**attempt
+            connect_failures += connect
+            attempt += not connect
             logger.warning(
                 f"{symbol}: Yahoo request failed ({_one_line(cause)}); "
-                f"retry {attempt + 1}/{retries} in {wait:g}s"
+                f"retry {'once' if connect else f'{attempt}/{retries}'} in {wait:g}s"
             )
             sleep(wait)
-    raise AssertionError("unreachable")
 
 
 def normalize_yahoo(raw: pd.DataFrame | None, symbol: str, timezone: str) -> tuple[pd.DataFrame, list[str]]:
