@@ -183,8 +183,9 @@ def _load_synthetic(
     """Generated bars (or the cached copy) of sessions first..last."""
     interval, calendar, seed = config.data.interval, config.session.calendar, config.data.seed
     folder = f"synthetic-seed{seed}"
+    checks = (config.session.timezone, config.data.max_jump)
     if cache_dir is not None and (
-        hit := read_cached(cache_dir, folder, interval, symbol, first, last, calendar)
+        hit := read_cached(cache_dir, folder, interval, symbol, first, last, calendar, *checks)
     ):
         logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
         return hit[0], "cache"

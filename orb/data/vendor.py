@@ -29,7 +29,7 @@ from loguru import logger
 from requests.adapters import HTTPAdapter
 
 from orb.data.bars import empty_bars, make_bars, tidy_index
-from orb.data.cache import BAR_DTYPES, cache_path, write_cached
+from orb.data.cache import BAR_DTYPES, cache_path, content_problem, write_cached
 from orb.data.checks import check_bars
 from orb.errors import SourceUnavailableError
 from orb.schema import BAR_COLUMNS
@@ -45,6 +45,9 @@ CONNECT_MARKERS = (
     "Name or service not known",
     "Connection refused",
     "Could not resolve host",
+)
+CONNECT_CLASSES = frozenset(
+    {"gaierror", "ConnectionRefusedError", "NameResolutionError", "NewConnectionError", "DNSError"}
 )
 MAX_WAIT = 120.0
 
@@ -94,7 +97,7 @@ def is_connect_failure(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         names = {cls.__name__ for cls in type(current).__mro__}
-        if names & {"gaierror", "ConnectionRefusedError", "NameResolutionError", "NewConnectionError", "DNSError"}:
+        if names & CONNECT_CLASSES:
             return True
         if any(marker in str(current) for marker in CONNECT_MARKERS):
             return True
@@ -234,12 +237,14 @@ def _read_segment(seg: Segment, symbol: str, timezone: str, max_jump: float) -> 
             days = bars.index.tz_convert(timezone).date
             if len(days) and (days.min() < seg.first or days.max() > seg.last):
                 problem = "bars outside its name's dates"
-            elif not (result := check_bars(bars, timezone, max_jump)).ok:
-                problem = result.problems[0].describe()
+            else:
+                problem = content_problem(bars, timezone, max_jump)
     except Exception as exc:  # pyarrow raises many types for damaged files
         problem = f"an unreadable file ({type(exc).__name__})"
     if problem is None:
-        return bars.set_axis(bars.index.as_unit("ns").rename("timestamp"), axis=0)
+        bars = bars.set_axis(bars.index.as_unit("ns").rename("timestamp"), axis=0)
+        bars.attrs = {}
+        return bars
     logger.warning(f"{symbol}: cache file {seg.path} holds {problem}; discarded, fetching again")
     with contextlib.suppress(OSError):
         os.unlink(seg.path)

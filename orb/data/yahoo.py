@@ -279,8 +279,9 @@ def load_yahoo(
 ) -> tuple[pd.DataFrame, str, list[str]]:
     """(bars, source, warnings) of sessions first..last from cache or Yahoo, warm-up clamped to its window."""
     interval, calendar = config.data.interval, config.session.calendar
+    checks = (config.session.timezone, config.data.max_jump)
     if cache_dir is not None and (
-        hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar)
+        hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar, *checks)
     ):
         logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
         return hit[0], "cache", []
@@ -297,7 +298,7 @@ def load_yahoo(
             f"sessions lacking warm-up are skipped (reason warmup)"
         )
         if cache_dir is not None and (
-            hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar)
+            hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar, *checks)
         ):
             logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
             return hit[0], "cache", warnings
