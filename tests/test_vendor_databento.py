@@ -35,7 +35,9 @@ def databento(monkeypatch, cert):
     server.close()
 
 
-def load(symbol="SPY", start=date(2024, 3, 4), end=date(2024, 3, 8), sleeps=None, cache_dir=None, **overrides):
+def load(
+    symbol="SPY", start=date(2024, 3, 4), end=date(2024, 3, 8), sleeps=None, cache_dir=None, **overrides
+):
     cfg = load_config(overrides={**FAST, **overrides})
     vendor = make_vendor("databento", cfg, sleep=(sleeps.append if sleeps is not None else None))
     return load_symbol(
@@ -114,7 +116,9 @@ def test_bad_key_and_unknown_symbol_are_one_line(databento, monkeypatch):
     with pytest.raises(NoDataError, match=r"databento has no ohlcv-1m bars for ZZZZ on XNAS\.ITCH"):
         load("ZZZZ")
     monkeypatch.setenv("DATABENTO_API_KEY", "db-WRONG")
-    with pytest.raises(DataError, match=r"databento refused the request for SPY \(HTTP 401.*DATABENTO_API_KEY"):
+    with pytest.raises(
+        DataError, match=r"databento refused the request for SPY \(HTTP 401.*DATABENTO_API_KEY"
+    ):
         load()
 
 

@@ -126,7 +126,9 @@ def test_the_free_plan_rate_is_respected_up_front(massive):
     _, server = massive
     sessions = len(schedule(date(2023, 1, 3), date(2023, 12, 29)))
     start = now[0]
-    item, vendor = load(start=date(2023, 1, 3), end=date(2023, 12, 29), **{"data.massive.requests_per_minute": 5.0})
+    item, vendor = load(
+        start=date(2023, 1, 3), end=date(2023, 12, 29), **{"data.massive.requests_per_minute": 5.0}
+    )
     windows = -(-sessions // 40)
     assert vendor.calls == windows == len(server.seen)
     assert now[0] - start == pytest.approx(windows * 12.0)  # every call waited for its token

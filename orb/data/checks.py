@@ -53,7 +53,7 @@ def _masks(bars: pd.DataFrame, sessions: np.ndarray, max_jump: float) -> dict[st
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(prices).all(axis=1)
         positive = (prices > 0).all(axis=1)
-        ohlc = finite & ((lo > np.minimum(o, c)) | (np.maximum(o, c) > h))
+        ohlc = finite & positive & ((lo > np.minimum(o, c)) | (np.maximum(o, c) > h))
         prev_close = np.concatenate(([np.nan], c[:-1]))
         same = np.concatenate(([False], sessions[1:] == sessions[:-1]))
         move = np.maximum(np.abs(o / prev_close - 1), np.abs(c / prev_close - 1))
