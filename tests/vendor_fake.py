@@ -244,7 +244,8 @@ class MassiveFake(VendorFake):
         if offset + self.page_size < len(bars):
             answer["next_url"] = (
                 f"https://api.massive.com/v2/aggs/ticker/{symbol}/range/1/minute/{start_ms}/{end_ms}"
-                f"?cursor={offset + self.page_size}&adjusted={query.get('adjusted')}&limit={query.get('limit')}"
+                f"?cursor={offset + self.page_size}&adjusted={query.get('adjusted')}"
+                f"&limit={query.get('limit')}"
             )
         return 200, {}, answer
 
@@ -334,8 +335,9 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
             "-addext", "basicConstraints=critical,CA:TRUE",
         ],
         check=True,
