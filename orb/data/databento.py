@@ -74,7 +74,8 @@ def read_dbn_file(path: Path) -> pd.DataFrame:
 
 
 class DatabentoSource:
-    """Fetches ohlcv-1m bars of one symbol at a time from the Historical API."""
+    """Fetches ohlcv-1m bars of one symbol at a time from the Historical API; `max_cost` bounds the
+    run's total (every symbol's downloads together)."""
 
     name = "databento"
 
@@ -113,8 +114,9 @@ class DatabentoSource:
         cost = float(self._call(symbol, lambda: self.client.metadata.get_cost(**args)))
         logger.info(f"{symbol}: databento {settings.dataset} {SCHEMA} {first} .. {last} costs ${cost:.2f}")
         if settings.max_cost is not None and self.cost + cost > settings.max_cost:
+            earlier = f" (${self.cost + cost:.2f} with this run's earlier downloads)" if self.cost else ""
             raise DataError(
-                f"databento download for {symbol} ({first} .. {last}) is estimated at ${cost:.2f}, "
+                f"databento download for {symbol} ({first} .. {last}) is estimated at ${cost:.2f}{earlier}, "
                 f"over --max-cost ${settings.max_cost:.2f}; raise --max-cost or shorten the range"
             )
         self.cost += cost
