@@ -58,7 +58,7 @@ def main() -> None:
         print(f"{args.years}-year fetch {start} .. {end}: {sessions} sessions, {bars:,} regular-hours bars")
         print(f"  requests: {requests} (one per 10,000-bar page of a month's all-hours bars)")
         print(f"  wall time at {args.rate:g}/min: {wall:.1f} s")
-        print(f"  at the free plan's 200/min: at least {free:.0f} s of pacing (burst {burst:g})")
+        print(f"  at the free plan's 200/min: at least {free:.0f} s of pacing (burst {burst:.0f})")
         size = sum(p.stat().st_size for p in cache.rglob("*.parquet"))
         print(f"  cache: {size / 2**20:.1f} MiB in {len(list(cache.rglob('*.parquet')))} file(s)")
         _, again, wall = fetch(cache, start, end, args.rate)

@@ -243,7 +243,8 @@ def _git_commit() -> str | None:
 
 
 def _versions(source: str) -> dict[str, str]:
-    names = (*LIBRARIES, "yfinance") if source == "yahoo" else LIBRARIES
+    clients = {"yahoo": "yfinance", "alpaca": "alpaca-py", "massive": "massive", "databento": "databento"}
+    names = (*LIBRARIES, clients[source]) if source in clients else LIBRARIES
     out = {}
     for name in names:
         try:
