@@ -65,20 +65,20 @@ class TokenBucket:
         self.taken = 0
 
     def acquire(self) -> float:
-        """Take one token, sleeping until one is free; returns the seconds waited."""
-        waited = 0.0
-        while True:
-            with self.lock:
-                now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    self.taken += 1
-                    return waited
-                wait = (1 - self.tokens) / self.rate
+        """Take one token, sleeping until it is due; returns the seconds waited.
+
+        The token is reserved under the lock (the balance may go negative), so concurrent callers are
+        spaced 1/rate apart without polling."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            self.tokens -= 1
+            self.taken += 1
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        if wait > 0:
             self.sleep(wait)
-            waited += wait
+        return wait
 
 
 _BUCKETS: dict[tuple[str, float], TokenBucket] = {}
