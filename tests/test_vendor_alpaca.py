@@ -193,7 +193,7 @@ def test_iex_feed_with_a_volume_rule_is_a_warning(alpaca):
     assert any("iex" in w and "rel_volume" in w for w in vendor.warnings)
 
 
-def test_cli_two_symbols_five_years_like_the_issue_against_the_fake(alpaca, tmp_path, capsys):
+def test_cli_the_issues_command_on_two_months_with_an_unknown_symbol(alpaca, tmp_path, capsys):
     """The issue's command, shortened to a few weeks so the test stays quick; one symbol fails alone."""
     fake, server = alpaca
     cfg = tmp_path / "fast.yaml"
