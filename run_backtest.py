@@ -13,7 +13,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 INTERVALS = ("1m", "2m", "5m", "15m", "30m")
-DEFAULT_SESSIONS = {"yahoo": 20, "synthetic": 60}
+VENDOR_SOURCES = (
+    "alpaca",
+    "massive",
+    "databento",
+)  # always cached (--cache-dir): downloads are slow or billed
+DEFAULT_SESSIONS = {"yahoo": 20, "synthetic": 60, "alpaca": 60, "massive": 60, "databento": 60}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,7 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--synthetic", action="store_true", help="deterministic synthetic bars (no network)")
     src.add_argument(
-        "--data", type=Path, metavar="PATH", help="CSV/Parquet file, or folder of SYMBOL.csv/.parquet"
+        "--data",
+        nargs="+",
+        type=_data_arg,
+        metavar="[SYM=]PATH",
+        help="CSV/Parquet/DBN file, folder of SYMBOL.csv/.parquet, or SYM=PATH pairs (docs: Real data)",
+    )
+    src.add_argument(
+        "--source",
+        choices=("yahoo", "alpaca", "massive", "databento"),
+        help="market data vendor (default from config data.source: yahoo); keys in README 'Real data'",
+    )
+    p.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="timezone of naive --data stamps, e.g. UTC (data.file_timezone; default auto: inferred)",
+    )
+    p.add_argument(
+        "--bar-label",
+        choices=("auto", "start", "end"),
+        help="whether --data stamps mark the bar start or end (data.file_bar_label; default auto)",
+    )
+    p.add_argument(
+        "--max-cost", type=_usd, metavar="USD", help="databento: refuse a download estimated above USD"
     )
     p.add_argument("--interval", choices=INTERVALS, help="bar interval (default from config: 1m)")
     p.add_argument("--validate-or", action="store_true", help="skip sessions whose OR bars are invalid")
@@ -119,6 +146,24 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--mc-dd", type=_r_value, nargs="+", metavar="R", help="drawdown thresholds in R (5 10 20)"
     )
+
+
+def _data_arg(text: str) -> tuple[str | None, Path]:
+    """PATH, or SYM=PATH (a symbol paired with a file whatever its name)."""
+    head, sep, tail = text.partition("=")
+    if sep and head and "/" not in head and "\\" not in head:
+        return _symbol(head), Path(tail)
+    return None, Path(text)
+
+
+def _usd(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected an amount in USD >= 0, e.g. 5, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -196,6 +241,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         out["orb.validate"] = True
     if args.seed is not None:
         out["data.seed"] = args.seed
+    if args.tz:
+        out["data.file_timezone"] = args.tz
+    if args.bar_label:
+        out["data.file_bar_label"] = args.bar_label
+    if args.max_cost is not None:
+        out["data.databento.max_cost"] = args.max_cost
     for key, value in args.sets:  # --set, in order: a later one wins
         out.pop(key, None)
         out[key] = value
@@ -269,8 +320,9 @@ def _portfolio_enabled(args: argparse.Namespace) -> bool:
 
 
 def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -> dict[str, str]:
-    data = {"file": f"file {args.data}", "synthetic": f"synthetic (seed {cfg.data.seed})"}.get(
-        source, "Yahoo"
+    files = " ".join(f"{s}={p}" if s else str(p) for s, p in args.data or ())
+    data = {"file": f"file {files}", "synthetic": f"synthetic (seed {cfg.data.seed})"}.get(
+        source, source.capitalize()
     )
     strategy = [f"entry {cfg.entry.mode}", f"stop {cfg.trade.stop_mode}", f"OR {cfg.orb.base_minutes} min"]
     strategy += [
@@ -293,6 +345,27 @@ def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -
     }
 
 
+def _data_paths(items: list[tuple[str | None, Path]], symbols: tuple[str, ...]):
+    """--data as one path for every symbol, or {SYM: PATH}; RequestError for a file that cannot serve
+    several symbols (no `symbol` column) and for symbols without a file."""
+    from orb.data.files import check_shared_file
+    from orb.errors import RequestError
+
+    pairs = {sym: path for sym, path in items if sym is not None}
+    plain = [path for sym, path in items if sym is None]
+    if plain and (pairs or len(plain) > 1):
+        raise RequestError(
+            "--data takes one PATH (file or folder) or SYM=PATH pairs, not a mix; pair each file"
+        )
+    if not pairs:
+        check_shared_file(plain[0], symbols)
+        return plain[0]
+    unpaired = [s for s in symbols if s not in pairs]
+    if unpaired:
+        raise RequestError(f"--data has no file for {', '.join(unpaired)}; add {unpaired[0]}=PATH")
+    return pairs
+
+
 def _main(args: argparse.Namespace) -> int:
     from loguru import logger
 
@@ -303,7 +376,7 @@ def _main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     for key, value in overrides.items():
         logger.info(f"command line overrides config {key} = {value}")
-    source = "synthetic" if args.synthetic else "file" if args.data else "yahoo"
+    source = "synthetic" if args.synthetic else "file" if args.data else args.source or cfg.data.source
     start, end = _date_range(args, source, cfg.session.calendar, cfg.data.interval)
     if args.symbols_file is not None:
         from orb.data.symbols_file import read_symbols_file
@@ -311,14 +384,15 @@ def _main(args: argparse.Namespace) -> int:
         symbols = read_symbols_file(args.symbols_file)
     else:
         symbols = tuple(dict.fromkeys(args.symbols))
+    data_path = _data_paths(args.data, symbols) if args.data else None
     request = pipeline.RunRequest(
         symbols=symbols,
         start=start,
         end=end,
         source=source,
         output_dir=args.output_dir,
-        data_path=args.data,
-        cache_dir=args.cache_dir if args.cache else None,
+        data_path=data_path,
+        cache_dir=args.cache_dir if args.cache or source in VENDOR_SOURCES else None,
         run_name=args.run_name,
         report=args.report,
         quiet=args.quiet,

@@ -123,14 +123,55 @@ class SessionConfig(_Model):
         return v
 
 
+class VendorConfig(_Model):
+    """Shared settings of a market-data vendor (data.alpaca, data.massive, data.databento)."""
+
+    url: str | None = None  # base URL; None: the ORB_<VENDOR>_URL environment variable, else the vendor's
+    requests_per_minute: float = Field(200.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    backoff_seconds: float = Field(1.0, ge=0)
+
+
+class AlpacaConfig(VendorConfig):
+    feed: str = "sip"
+
+    @field_validator("feed")
+    @classmethod
+    def _feed(cls, v: str) -> str:
+        if v not in ("sip", "iex", "delayed_sip"):
+            raise ValueError(f"expected sip, iex or delayed_sip, got {v!r}")
+        return v
+
+
+class MassiveConfig(VendorConfig):
+    requests_per_minute: float = Field(5.0, gt=0)
+
+
+class DatabentoConfig(VendorConfig):
+    requests_per_minute: float = Field(600.0, gt=0)
+    dataset: str = "XNAS.ITCH"
+    max_cost: float | None = Field(None, ge=0)
+
+
+DATA_SOURCES = ("yahoo", "alpaca", "massive", "databento")
+
+
 class DataConfig(_Model):
+    source: str = "yahoo"
     interval: str = "1m"
     seed: int = 42
     warmup_sessions: int = Field(40, ge=0, le=400)
-    file_timezone: str = "America/New_York"
-    file_bar_label: str = "start"
+    file_timezone: str = "auto"
+    file_bar_label: str = "auto"
+    adjustment: str = "split"
+    bad_bars: str = "skip"
+    max_jump: float = Field(0.5, gt=0)
+    concurrency: int = Field(4, ge=1, le=64)
     yahoo_retries: int = Field(3, ge=0, le=10)
     yahoo_backoff_seconds: float = Field(2.0, ge=0)
+    alpaca: AlpacaConfig = AlpacaConfig()
+    massive: MassiveConfig = MassiveConfig()
+    databento: DatabentoConfig = DatabentoConfig()
 
     @field_validator("interval")
     @classmethod
@@ -139,11 +180,28 @@ class DataConfig(_Model):
             raise ValueError(f"unknown interval {short(v)}; allowed: {', '.join(INTERVAL_MINUTES)}")
         return v
 
-    @field_validator("file_bar_label")
+    @field_validator("source")
     @classmethod
-    def _label(cls, v: str) -> str:
-        if v not in ("start", "end"):
-            raise ValueError(f"expected 'start' or 'end', got {short(v)}")
+    def _source(cls, v: str) -> str:
+        if v not in DATA_SOURCES:
+            raise ValueError(f"unknown data source {short(v)}; allowed: {', '.join(DATA_SOURCES)}")
+        return v
+
+    @field_validator("file_timezone")
+    @classmethod
+    def _file_tz(cls, v: str) -> str:
+        return v if v == "auto" else SessionConfig._tz(v)
+
+    @field_validator("file_bar_label", "adjustment", "bad_bars")
+    @classmethod
+    def _choice(cls, v: str, info) -> str:
+        allowed = {
+            "file_bar_label": ("auto", "start", "end"),
+            "adjustment": ("split", "raw"),
+            "bad_bars": ("skip", "error"),
+        }[info.field_name]
+        if v not in allowed:
+            raise ValueError(f"expected {' or '.join(repr(a) for a in allowed)}, got {short(v)}")
         return v
 
     @property

@@ -11,7 +11,7 @@ Fill times are the start stamp of the bar on which the fill happened.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -336,12 +336,14 @@ class EventLoopBacktest:
         start: date | None = None,
         end: date | None = None,
         progress: Callable[[int, int], None] | None = None,
+        skip_sessions: Mapping[date, str] | None = None,
     ) -> BacktestResult:
         """Backtest `bars` (the bar contract); sessions before `start` only warm up daily values.
 
-        `progress(bars_done, bars_total)` is called every few sessions when given.
+        `progress(bars_done, bars_total)` is called every few sessions when given. A session date in
+        `skip_sessions` is skipped with that reason (the data layer's `bad_bars`), before any other.
         """
-        p = self.prepare(bars, start, end)
+        p = self.prepare(bars, start, end, skip_sessions)
         S, ts_ns, first_reported = p.sessions, p.ts_ns, p.first_reported
         loop = _Loop(self, *p.arrays, p.vwap, ts_ns, S)
         n_ses = len(S.starts)
@@ -351,10 +353,20 @@ class EventLoopBacktest:
                 progress(int(S.starts[s + 1]) if s + 1 < n_ses else len(ts_ns), len(ts_ns))
         return loop.results(p.bars[p.ses >= first_reported])
 
-    def prepare(self, bars: pd.DataFrame, start: date | None = None, end: date | None = None) -> Prepared:
-        """Everything that does not depend on the position, for the sessions up to `end`."""
+    def prepare(
+        self,
+        bars: pd.DataFrame,
+        start: date | None = None,
+        end: date | None = None,
+        skip_sessions: Mapping[date, str] | None = None,
+    ) -> Prepared:
+        """Everything that does not depend on the position, for the sessions up to `end`; a session date
+        in `skip_sessions` is skipped with that reason (the data layer's `bad_bars`), before any other."""
         rth, sched, ses, dirty = self._regular_bars(bars, start, end)
         (o, h, lo, c, v), S = self._prepare(rth, sched, ses, dirty)
+        for s, day in enumerate(S.dates if skip_sessions else ()):
+            if reason := skip_sessions.get(day.date()):
+                S.skip[s] = reason
         vwap = session_vwap(h, lo, c, v, S.starts) if len(S.starts) else np.zeros(0)
         first_reported = int(np.searchsorted(S.dates, pd.Timestamp(start))) if start is not None else 0
         return Prepared(rth, (o, h, lo, c, v), vwap, rth.index.as_unit("ns").asi8, ses, S, first_reported)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -21,7 +22,8 @@ from loguru import logger
 
 from orb import __version__, console
 from orb.config import Config
-from orb.data import LoadedBars, load_symbol
+from orb.data import VENDORS, LoadedBars, load_symbol, make_vendor
+from orb.data.checks import BAD_BARS_REASON
 from orb.engine import BacktestResult, EventLoopBacktest
 from orb.errors import DataError, SourceUnavailableError
 from orb.metrics import aggregate_metrics, combine_equity, symbol_metrics
@@ -53,9 +55,9 @@ class RunRequest:
     symbols: tuple[str, ...]
     start: date | None  # None (file source only): the data's first session
     end: date | None  # None (file source only): the data's last session
-    source: str  # yahoo | synthetic | file
+    source: str  # yahoo | synthetic | file | alpaca | massive | databento
     output_dir: Path
-    data_path: Path | None = None
+    data_path: Path | Mapping[str, Path] | None = None  # one path, or SYM -> PATH (--data SYM=PATH)
     cache_dir: Path | None = None
     run_name: str | None = None
     report: bool = False
@@ -74,40 +76,72 @@ class RunOutcome:
 
 
 def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], dict[str, str]]:
-    """Bars of every requested symbol (with a progress bar); failures as {symbol: one-line reason}.
+    """Bars of every requested symbol with one progress bar (done/total, ETA); failures as
+    {symbol: one-line reason}, each logged once as it happens; a failed symbol never stops the others.
 
-    Once the source proves unreachable (after its retries), the remaining symbols are not tried."""
-    loaded: dict[str, LoadedBars] = {}
-    failures: dict[str, str] = {}
-    unreachable: str | None = None
-    with console.progress(request.quiet) as bar:
+    Vendor sources fetch `data.concurrency` symbols at once (their shared rate limit paces the
+    requests). Once the source proves unreachable, the remaining symbols are not tried (and not counted
+    as done)."""
+    vendor = None
+    if request.source in VENDORS:
+        vendor = make_vendor(request.source, cfg)
+        for warning in vendor.warnings:
+            logger.warning(warning)
+    results: dict[str, LoadedBars | str] = {}
+    unreachable: list[str] = []
+
+    def one(sym: str) -> LoadedBars | str:
+        if unreachable:
+            return f"{sym} not fetched: the source was unreachable for {unreachable[0]}"
+        try:
+            item = load_symbol(
+                sym,
+                config=cfg,
+                start=request.start,
+                end=request.end,
+                source=request.source,
+                data_path=_path_for(request.data_path, sym),
+                cache_dir=request.cache_dir,
+                vendor=vendor,
+            )
+        except DataError as exc:
+            if isinstance(exc, SourceUnavailableError):
+                unreachable.append(sym)
+            logger.opt(exception=True).debug(f"{sym}: load failed")
+            return str(exc)
+        return item
+
+    workers = cfg.data.concurrency if vendor is not None else 1
+    with console.progress(request.quiet) as bar, ThreadPoolExecutor(max_workers=workers) as pool:
         task = bar.add_task(f"Loading bars ({request.source})", total=len(request.symbols), rate="")
-        for sym in request.symbols:
-            bar.update(task, rate=sym)
-            if unreachable is not None:
-                failures[sym] = f"{sym} not fetched: the source was unreachable for {unreachable}"
-                bar.advance(task)
+        futures = {pool.submit(one, sym): sym for sym in request.symbols}
+        for future in as_completed(futures):
+            sym = futures[future]
+            results[sym] = outcome = future.result()
+            if isinstance(outcome, str) and "not fetched" in outcome:
                 continue
-            try:
-                item = load_symbol(
-                    sym,
-                    config=cfg,
-                    start=request.start,
-                    end=request.end,
-                    source=request.source,
-                    data_path=request.data_path,
-                    cache_dir=request.cache_dir,
-                )
-            except DataError as exc:
-                failures[sym] = str(exc)
-                unreachable = sym if isinstance(exc, SourceUnavailableError) else None
-                logger.opt(exception=True).debug(f"{sym}: load failed")
-            else:
-                for warning in item.warnings:
-                    logger.warning(warning)
-                loaded[sym] = item
-            bar.advance(task)
+            _log_outcome(outcome, many=len(request.symbols) > 1)
+            bar.update(task, advance=1, rate=sym)
+        if unreachable:
+            bar.update(task, description=f"Loading bars ({request.source}): stopped, source unreachable")
+    loaded = {s: r for s in request.symbols if isinstance(r := results[s], LoadedBars)}
+    failures = {s: r for s in request.symbols if isinstance(r := results[s], str)}
     return loaded, failures
+
+
+def _log_outcome(outcome: LoadedBars | str, many: bool) -> None:
+    """A failure is logged as it happens when several symbols load (one alone ends the run anyway)."""
+    if isinstance(outcome, str):
+        if many:
+            logger.warning(outcome)
+        return
+    for warning in outcome.warnings:
+        logger.warning(warning)
+
+
+def _path_for(data_path: Path | Mapping[str, Path] | None, sym: str) -> Path | None:
+    """The --data path of `sym` (a SYM=PATH pairing, or the one path/folder for every symbol)."""
+    return data_path.get(sym) if isinstance(data_path, Mapping) else data_path
 
 
 def no_data_error(failures: dict[str, str]) -> DataError:
@@ -135,7 +169,11 @@ def _backtest_all(
                 bar.update(task, completed=done, total=max(total, 1), rate=f"{rate:,.0f} bars/s")
 
             results[sym] = EventLoopBacktest(cfg, sym).run(
-                item.bars, start=request.start, end=request.end, progress=report
+                item.bars,
+                start=request.start,
+                end=request.end,
+                progress=report,
+                skip_sessions=dict.fromkeys(item.bad_sessions, BAD_BARS_REASON),
             )
             bar.update(task, completed=bar.tasks[task].total)
             res = results[sym]
@@ -172,7 +210,8 @@ def _git_commit() -> str | None:
 
 
 def _versions(source: str) -> dict[str, str]:
-    names = (*LIBRARIES, "yfinance") if source == "yahoo" else LIBRARIES
+    clients = {"yahoo": "yfinance", "alpaca": "alpaca-py", "massive": "massive", "databento": "databento"}
+    names = (*LIBRARIES, clients[source]) if source in clients else LIBRARIES
     out = {}
     for name in names:
         try:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
+from orb.config import Config
 from orb.schema import BAR_COLUMNS
 from orb.sessions import assign_sessions
 
@@ -20,9 +22,11 @@ class LoadedBars:
 
     symbol: str
     bars: pd.DataFrame  # bar contract
-    source: str  # "yahoo" | "cache" | "synthetic" | "file:<path>"
+    source: str  # "yahoo" | "cache" | "synthetic" | "file:<path>" | "alpaca" | "massive" | "databento"
     sha256: str  # bars_sha256(bars)
     warnings: tuple[str, ...]
+    bad_sessions: frozenset[date] = frozenset()  # sessions holding bad bars (skip reason bad_bars)
+    adjustment: str | None = None  # vendor sources: "split" | "raw" (data.adjustment); None otherwise
 
 
 def empty_bars() -> pd.DataFrame:
@@ -80,17 +84,16 @@ def regular_hours(bars: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
     return bars[positions >= 0]
 
 
-def ohlc_violation_warning(bars: pd.DataFrame, symbol: str) -> str | None:
-    """A warning counting bars that break low <= min(open, close) <= max(open, close) <= high."""
-    o, h, lo, c = (bars[col].to_numpy() for col in PRICE_COLUMNS)
-    bad = (lo > np.minimum(o, c)) | (np.maximum(o, c) > h)
-    if not bad.any():
-        return None
-    first = bars.index[np.argmax(bad)]
-    return (
-        f"{symbol}: {int(bad.sum())} bars violate low <= min(open, close) <= max(open, close) <= high "
-        f"(first at {first:%Y-%m-%d %H:%M} UTC); kept as they are"
-    )
+def history_needs(config: Config) -> dict[str, int]:
+    """The settings that need earlier sessions, with how many each needs (config key -> sessions)."""
+    needs = {"orb.atr_period": config.orb.atr_period}
+    if config.orb.adaptive:
+        needs["orb.adaptive (ATR 20)"] = 20
+    if config.confluence.enabled and config.confluence.rel_volume.enabled:
+        needs["confluence.rel_volume.lookback_sessions"] = config.confluence.rel_volume.lookback_sessions
+    if config.confluence.enabled and config.confluence.adx.enabled:
+        needs["confluence.adx.period"] = 2 * config.confluence.adx.period
+    return needs
 
 
 def spacing_minutes(bars: pd.DataFrame, sched: pd.DataFrame) -> int | None:

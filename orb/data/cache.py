@@ -2,8 +2,10 @@
 
 A file named START..END holds the regular-hours bars of the sessions START..END (session dates).
 A request inside a cached range is served from the narrowest covering file. A file that cannot be
-read, has the wrong columns or dtypes, or holds bars outside its name's range is logged at WARNING
-and ignored, so the caller fetches again. Writes are atomic (temp file + os.replace).
+read, has the wrong columns or dtypes, holds bars outside its name's range, does not match the content
+hash stored in it when it was written (prices edited after writing), or fails the bar check
+(orb.data.checks) is logged at WARNING and ignored, so the caller fetches again. Writes are atomic
+(temp file + os.replace).
 """
 
 from __future__ import annotations
@@ -17,10 +19,24 @@ import numpy as np
 import pandas as pd
 from loguru import logger
 
+from orb.data.bars import bars_sha256
+from orb.data.checks import check_bars
 from orb.schema import BAR_COLUMNS
 from orb.sessions import schedule
 
 BAR_DTYPES = {"open": "float64", "high": "float64", "low": "float64", "close": "float64", "volume": "int64"}
+HASH_KEY = "orb_bars_sha256"  # stored in the Parquet metadata (DataFrame.attrs) by write_cached
+
+
+def content_problem(bars: pd.DataFrame, timezone: str, max_jump: float) -> str | None:
+    """Why cached bars with a sound structure cannot be trusted: hash mismatch or bad bars (None: fine)."""
+    stored = bars.attrs.get(HASH_KEY)
+    if stored is None:
+        return "no content hash (written by an older version)"
+    if stored != bars_sha256(bars):
+        return "bars that differ from what was written (content hash mismatch)"
+    result = check_bars(bars, timezone, max_jump)
+    return None if result.ok else f"bad bars: {result.problems[0].describe()}"
 
 
 def cache_path(cache_dir: Path, source: str, interval: str, symbol: str, start: date, end: date) -> Path:
@@ -45,7 +61,9 @@ def _covering(folder: Path, symbol: str, start: date, end: date) -> list[tuple[d
     return sorted(found, key=lambda item: ((item[1] - item[0]).days, item[2].name))
 
 
-def _problem(bars: pd.DataFrame, first: date, last: date, calendar: str) -> str | None:
+def _problem(
+    bars: pd.DataFrame, first: date, last: date, calendar: str, timezone: str, max_jump: float
+) -> str | None:
     """Why a cached frame cannot be trusted for sessions first..last (None when it can)."""
     if list(bars.columns) != list(BAR_COLUMNS):
         return f"columns {list(bars.columns)} instead of {list(BAR_COLUMNS)}"
@@ -64,11 +82,19 @@ def _problem(bars: pd.DataFrame, first: date, last: date, calendar: str) -> str 
     sched = schedule(first, last, calendar)
     if sched.empty or index[0] < sched["open"].iloc[0] or index[-1] >= sched["close"].iloc[-1]:
         return f"bars from {index[0]} to {index[-1]}, outside its name's range"
-    return None
+    return content_problem(bars, timezone, max_jump)
 
 
 def read_cached(
-    cache_dir: Path, source: str, interval: str, symbol: str, start: date, end: date, calendar: str
+    cache_dir: Path,
+    source: str,
+    interval: str,
+    symbol: str,
+    start: date,
+    end: date,
+    calendar: str,
+    timezone: str = "America/New_York",
+    max_jump: float = 0.5,
 ) -> tuple[pd.DataFrame, Path] | None:
     """Bars of sessions start..end from the narrowest valid covering file, or None."""
     folder = Path(cache_dir) / source / interval
@@ -82,14 +108,16 @@ def read_cached(
                 f"cache file {path} is unreadable ({type(exc).__name__}); ignoring it and fetching again"
             )
             continue
-        problem = _problem(bars, first, last, calendar)
+        problem = _problem(bars, first, last, calendar, timezone, max_jump)
         if problem:
             logger.warning(f"cache file {path} holds {problem}; ignoring it and fetching again")
             continue
         sched = schedule(start, end, calendar)
         inside = (bars.index >= sched["open"].iloc[0]) & (bars.index < sched["close"].iloc[-1])
         bars = bars[inside]
-        return bars.set_axis(bars.index.as_unit("ns").rename("timestamp"), axis=0), path
+        bars = bars.set_axis(bars.index.as_unit("ns").rename("timestamp"), axis=0)
+        bars.attrs = {}
+        return bars, path
     return None
 
 
@@ -105,7 +133,9 @@ def write_cached(
             dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
         ) as tmp:
             tmp_name = tmp.name
-        bars.to_parquet(tmp_name)
+        stored = bars.copy(deep=False)
+        stored.attrs = {HASH_KEY: bars_sha256(bars)}
+        stored.to_parquet(tmp_name)
         os.replace(tmp_name, path)
     except OSError as exc:
         logger.warning(f"could not write cache file {path} ({exc}); continuing without caching {symbol}")

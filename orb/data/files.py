@@ -15,24 +15,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from loguru import logger
 
 from orb.config import Config
 from orb.data.bars import (
     PRICE_COLUMNS,
+    history_needs,
     make_bars,
-    ohlc_violation_warning,
     regular_hours,
     resample_bars,
     spacing_minutes,
     tidy_index,
 )
-from orb.errors import DataError, NoDataError
+from orb.data.databento import is_dbn, read_dbn_file
+from orb.data.filesniff import decide, step_minutes, to_bar_start_utc
+from orb.errors import DataError, NoDataError, RequestError
 from orb.sessions import assign_sessions, schedule
 
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 TIME_NAMES = ("timestamp", "datetime", "date_time", "time", "date")
 NINJATRADER = re.compile(r"^\d{8} \d{6};")
-FIX = "pass a CSV or Parquet file of bars, or a folder with SYMBOL.csv / SYMBOL.parquet files"
+FIX = "pass a CSV, Parquet or DBN file of bars, or a folder with SYMBOL.csv / SYMBOL.parquet files"
 
 
 def resolve_path(data_path: Path, symbol: str) -> Path:
@@ -41,10 +44,15 @@ def resolve_path(data_path: Path, symbol: str) -> Path:
     if not path.exists():
         raise DataError(f"--data {path} does not exist; {FIX}")
     if path.is_file():
-        if path.suffix.lower() not in SUFFIXES:
-            raise DataError(f"--data {path} is neither .csv nor .parquet; {FIX}")
+        if path.suffix.lower() not in SUFFIXES and not is_dbn(path):
+            raise DataError(f"--data {path} is neither .csv nor .parquet (nor .dbn.zst); {FIX}")
         return path
-    matches = sorted(p for p in path.iterdir() if p.stem.upper() == symbol and p.suffix.lower() in SUFFIXES)
+    matches = sorted(
+        p
+        for p in path.iterdir()
+        if (p.stem.upper() == symbol and p.suffix.lower() in SUFFIXES)
+        or (is_dbn(p) and p.name.split(".")[0].upper() == symbol)
+    )
     if not matches:
         raise DataError(f"folder {path} has no file for {symbol}; add {symbol}.csv or {symbol}.parquet there")
     if len(matches) > 1:
@@ -53,12 +61,38 @@ def resolve_path(data_path: Path, symbol: str) -> Path:
     return matches[0]
 
 
+def check_shared_file(data_path: Path, symbols: tuple[str, ...]) -> None:
+    """RequestError when one file is given for several symbols but has no `symbol` column to split by."""
+    path = Path(data_path)
+    if len(symbols) < 2 or not path.is_file() or is_dbn(path):
+        return
+    try:
+        if SUFFIXES.get(path.suffix.lower()) == "parquet":
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(path).names
+        else:
+            with path.open(encoding="utf-8-sig") as handle:
+                first_line = handle.readline()
+            columns = [] if NINJATRADER.match(first_line) else first_line.replace(";", ",").split(",")
+    except Exception:  # unreadable: the load reports it with the file's name
+        return
+    if "symbol" not in {str(c).strip().lower() for c in columns}:
+        raise RequestError(
+            f"--data {path} has no symbol column, so it cannot hold {', '.join(symbols)}; "
+            f"pass one file per symbol as --data {symbols[0]}=FILE {symbols[1]}=FILE2, "
+            f"or a folder of SYMBOL.csv files"
+        )
+
+
 def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
     """The file as a frame with lower-case column names, and the time format when it is known.
 
     Headerless NinjaTrader exports get the columns timestamp, open, high, low, close, volume.
     """
     time_format = None
+    if is_dbn(path):
+        return read_dbn_file(path), None
     try:
         if SUFFIXES[path.suffix.lower()] == "parquet":
             frame = pd.read_parquet(path)
@@ -114,11 +148,26 @@ def _timestamps(frame: pd.DataFrame, path: Path, time_format: str | None) -> tup
     return parsed, name
 
 
-def _to_utc(stamps: pd.Series, timezone: str) -> pd.DatetimeIndex:
+def _read_stamps(stamps: pd.Series, frame: pd.DataFrame, path: Path, config: Config) -> pd.DatetimeIndex:
+    """UTC bar starts of the file's stamps, read as `data.file_timezone` / `file_bar_label` say or as
+    inferred under `auto` (the decision is logged with its evidence)."""
     index = pd.DatetimeIndex(stamps)
-    if index.tz is None:
-        index = index.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    return index.tz_convert("UTC").as_unit("ns")
+    volume = pd.to_numeric(frame["volume"], errors="coerce").to_numpy(dtype="float64")
+    label = config.data.file_bar_label
+    if is_dbn(path) and label == "auto":
+        label = "start"  # DBN ts_event is the bar start
+    decision = decide(
+        index,
+        volume,
+        path=path,
+        timezone=config.data.file_timezone,
+        label=label,
+        calendar=config.session.calendar,
+        exchange_tz=config.session.timezone,
+    )
+    if decision.note:
+        logger.info(decision.note)
+    return to_bar_start_utc(index, decision.timezone, decision.label, step_minutes(index))
 
 
 def _out_of_bounds(stamps: pd.Series, path: Path) -> str:
@@ -149,15 +198,19 @@ def load_file(
             f"--data file {path} lacks the column(s) {', '.join(missing)} "
             f"(has: {', '.join(frame.columns)}); rename them to open, high, low, close, volume"
         )
-    if "symbol" in frame.columns and frame["symbol"].nunique() > 1:
-        frame = frame[frame["symbol"].astype(str).str.upper() == symbol]
-        if frame.empty:
+    if "symbol" in frame.columns:
+        names = frame["symbol"].astype(str).str.strip().str.upper()
+        if not (names == symbol).any():
+            held = sorted(names.unique())
+            what = f"several symbols but none is {symbol}" if len(held) > 1 else f"only {held[0]}"
             raise DataError(
-                f"--data file {path} holds several symbols but none is {symbol}; check the symbol"
+                f"--data file {path} holds {what} (symbol column: {', '.join(held[:5])}); "
+                f"check the symbol, or pass --data {symbol}=PATH with {symbol}'s own file"
             )
+        frame = frame[names == symbol]
     stamps, _ = _timestamps(frame, path, time_format)
     try:
-        index = _to_utc(stamps, config.data.file_timezone)
+        index = _read_stamps(stamps, frame, path, config)
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
         raise DataError(_out_of_bounds(stamps, path)) from None
     known = ~index.isna()
@@ -174,10 +227,6 @@ def load_file(
         last = last or local.max().date()
     sched = schedule(first or last, last or first, config.session.calendar)
     native = spacing_minutes(regular_hours(table, sched), sched)
-    if config.data.file_bar_label == "end":
-        table = table.set_axis(
-            table.index - pd.Timedelta(minutes=native or config.data.interval_minutes), axis=0
-        )
     table = regular_hours(table, sched)
     if table.empty:
         covered = (
@@ -193,11 +242,7 @@ def load_file(
     )
     bars, notes = _match_interval(bars, native, config, sched, path, symbol)
     warnings += notes
-    violations = ohlc_violation_warning(bars, symbol)
-    if violations:
-        warnings.append(violations)
-    if start is not None:
-        warnings += _warmup_note(bars, symbol, path, config, start, sched)
+    warnings += _warmup_note(bars, symbol, path, config, start, sched)
     return bars, path, warnings
 
 
@@ -228,13 +273,28 @@ def _match_interval(bars, native, config, sched, path, symbol) -> tuple[pd.DataF
 
 
 def _warmup_note(bars, symbol, path, config, start, sched) -> list[str]:
-    """A warning when the file holds fewer warm-up sessions than configured."""
-    wanted = config.data.warmup_sessions
+    """A warning when the file holds fewer sessions before `start` (default: its first session) than
+    the configured warm-up or than the settings needing history."""
     positions = np.unique(assign_sessions(pd.DatetimeIndex(bars.index), sched))
-    present = int((sched.index[positions[positions >= 0]] < pd.Timestamp(start)).sum())
-    if present >= wanted:
+    days = sched.index[positions[positions >= 0]]
+    present = int((days < pd.Timestamp(start)).sum()) if start is not None else 0
+    needs = history_needs(config)
+    longest = max(needs.values(), default=0)
+    if start is not None and present < config.data.warmup_sessions:
+        head = (
+            f"{symbol}: {path.name} holds {present} of the {config.data.warmup_sessions} warm-up sessions "
+            f"before {start}"
+        )
+    elif (start is not None and present < longest) or (start is None and len(days) <= longest):
+        head = (
+            f"{symbol}: {path.name} holds {present} sessions before {start}"
+            if start is not None
+            else f"{symbol}: {path.name} holds only {len(days)} sessions"
+        )
+    else:
         return []
+    named = ", ".join(f"{key} {value}" for key, value in needs.items())
     return [
-        f"{symbol}: {path.name} holds {present} of the {wanted} warm-up sessions before {start}; "
-        f"sessions lacking warm-up are skipped (reason warmup)"
+        f"{head}; {named} need that many earlier sessions, so sessions lacking them are skipped "
+        f"(reason warmup) or score no rel_volume; give more history or lower those settings"
     ]

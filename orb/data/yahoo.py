@@ -21,11 +21,11 @@ from orb.data.bars import (
     PRICE_COLUMNS,
     empty_bars,
     make_bars,
-    ohlc_violation_warning,
     regular_hours,
     tidy_index,
 )
 from orb.data.cache import read_cached, write_cached
+from orb.data.vendor import is_connect_failure
 from orb.errors import DataError, NoDataError, RequestError, SourceUnavailableError
 from orb.schema import BAR_COLUMNS
 from orb.sessions import schedule, session_offset
@@ -144,8 +144,12 @@ def _fetch_chunk(
     backoff: float,
     sleep: Callable[[float], None],
 ) -> pd.DataFrame | str:
-    """The raw frame of one window, or the reason Yahoo gave for having no bars in it."""
-    for attempt in range(retries + 1):
+    """The raw frame of one window, or the reason Yahoo gave for having no bars in it.
+
+    A failed DNS lookup or refused connection is retried once, quickly (offline fails fast)."""
+    connect_failures = 0
+    attempt = 0
+    while True:
         try:
             return fetcher(symbol, window[0], window[1], interval)
         except DataError:
@@ -165,19 +169,22 @@ def _fetch_chunk(
                     f"Yahoo's answer for {symbol} could not be read ({_one_line(exc)}); "
                     f"retry later, or use --data PATH or --synthetic"
                 ) from exc
-            if attempt == retries:
+            connect = is_connect_failure(exc)
+            if (connect and connect_failures >= 1) or (not connect and attempt >= retries):
+                tries = connect_failures + 1 if connect else attempt + 1
                 raise SourceUnavailableError(
-                    f"Yahoo could not be reached for {symbol} after {retries + 1} attempt(s) "
+                    f"Yahoo could not be reached for {symbol} after {tries} attempt(s) "
                     f"({_one_line(cause)}); "
                     f"check the network, or use --synthetic or --data PATH"
                 ) from exc
-            wait = backoff * 2**attempt
+            wait = min(backoff, 0.5) if connect else backoff * 2**attempt
+            connect_failures += connect
+            attempt += not connect
             logger.warning(
                 f"{symbol}: Yahoo request failed ({_one_line(cause)}); "
-                f"retry {attempt + 1}/{retries} in {wait:g}s"
+                f"retry {'once' if connect else f'{attempt}/{retries}'} in {wait:g}s"
             )
             sleep(wait)
-    raise AssertionError("unreachable")
 
 
 def normalize_yahoo(raw: pd.DataFrame | None, symbol: str, timezone: str) -> tuple[pd.DataFrame, list[str]]:
@@ -274,8 +281,9 @@ def load_yahoo(
 ) -> tuple[pd.DataFrame, str, list[str]]:
     """(bars, source, warnings) of sessions first..last from cache or Yahoo, warm-up clamped to its window."""
     interval, calendar = config.data.interval, config.session.calendar
+    checks = (config.session.timezone, config.data.max_jump)
     if cache_dir is not None and (
-        hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar)
+        hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar, *checks)
     ):
         logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
         return hit[0], "cache", []
@@ -292,7 +300,7 @@ def load_yahoo(
             f"sessions lacking warm-up are skipped (reason warmup)"
         )
         if cache_dir is not None and (
-            hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar)
+            hit := read_cached(cache_dir, "yahoo", interval, symbol, first, last, calendar, *checks)
         ):
             logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
             return hit[0], "cache", warnings
@@ -314,8 +322,7 @@ def load_yahoo(
         raise NoDataError(
             f"no data for {symbol} between {first} and {fetch_last} (Yahoo returned no regular-hours bars)"
         )
-    violations = ohlc_violation_warning(bars, symbol)
-    warnings += notes + ([violations] if violations else [])
+    warnings += notes
     if cache_dir is not None:
         _cache_complete_sessions(cache_dir, interval, symbol, bars, sched, today)
     return bars, "yahoo", warnings

@@ -1,0 +1,205 @@
+"""Infer a bar file's timezone and bar label from where its regular-hours bars fall.
+
+Candidates are (exchange timezone | UTC) x (bar start | bar end). For each, the stamps are read that
+way and scored: bars inside regular hours minus bars just outside them (one bar before the open, at the
+close). A file holding regular hours only has one clear winner. A file with extended hours fits several
+readings equally; then the opening minute decides: its volume is many times the pre-market minute before
+it only when the stamps are read the right way. Too few bars to tell: the explicit settings, else the
+exchange timezone and bar start, are used with a note naming the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from orb.errors import DataError
+from orb.sessions import assign_sessions, schedule
+
+AUTO = "auto"
+MIN_EVIDENCE_BARS = 120  # regular-hours bars needed before a reading counts as evidence
+SPIKE = np.log(2.0)  # the opening-minute volume must be >= 2x the minute before (median over sessions)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One way of reading a file's stamps and how well it fits the exchange's sessions."""
+
+    timezone: str
+    label: str
+    inside: int  # bars inside regular hours
+    outside: int  # bars one step before an open or at a close
+    sessions: int  # sessions with at least one regular-hours bar
+    spike: float  # median log volume ratio, opening bar / the bar before it (nan when unknown)
+    first_stamp: str  # the most common first regular-hours stamp of a session, as written in the file
+    last_stamp: str
+
+    @property
+    def fit(self) -> int:
+        return self.inside - self.outside
+
+    def describe(self) -> str:
+        tz = "timezone-aware" if self.timezone == "aware" else f"{self.timezone}"
+        return f"{tz}, bar {self.label}"
+
+
+def step_minutes(stamps: pd.DatetimeIndex) -> int:
+    """The most common gap in minutes between consecutive stamps of one day (1 when unknown)."""
+    ns = np.sort(stamps.as_unit("ns").asi8)
+    gaps = np.diff(ns) // 60_000_000_000
+    gaps = gaps[(gaps > 0) & (gaps < 24 * 60)]
+    if gaps.size == 0:
+        return 1
+    values, counts = np.unique(gaps, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def to_bar_start_utc(stamps: pd.DatetimeIndex, timezone: str, label: str, step: int) -> pd.DatetimeIndex:
+    """UTC bar starts of `stamps` read in `timezone` (ignored when aware) with `label` (start | end)."""
+    index = stamps
+    if index.tz is None:
+        index = index.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    index = index.tz_convert("UTC").as_unit("ns")
+    return index - pd.Timedelta(minutes=step) if label == "end" else index
+
+
+def _reading(stamps, volume, timezone, label, step, calendar, exchange_tz) -> Reading:
+    utc = to_bar_start_utc(stamps, timezone, label, step)
+    known = ~utc.isna()
+    utc, vol, raw = utc[known], volume[known], stamps[known]
+    if len(utc) == 0:
+        return Reading(timezone, label, 0, 0, 0, float("nan"), "", "")
+    local = utc.tz_convert(exchange_tz)
+    sched = schedule(local.min().date() - pd.Timedelta(days=1), local.max().date(), calendar)
+    pos = assign_sessions(utc, sched)
+    inside = pos >= 0
+    ns = utc.asi8
+    opens = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
+    closes = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8
+    before = opens - step * 60_000_000_000
+    outside = int(np.isin(ns, before).sum() + np.isin(ns, closes).sum())
+    present = np.unique(pos[inside])
+    spike = float("nan")
+    lookup = pd.Series(vol, index=ns)
+    lookup = lookup[~lookup.index.duplicated()]
+    at_open, at_before = lookup.reindex(opens[present]), lookup.reindex(before[present])
+    both = at_open.notna().to_numpy() & at_before.notna().to_numpy()
+    if both.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.log((at_open.to_numpy()[both] + 1.0) / (at_before.to_numpy()[both] + 1.0))
+        spike = float(np.median(ratios))
+    first_stamp = last_stamp = ""
+    if inside.any():
+        frame = pd.DataFrame({"pos": pos[inside], "raw": raw[inside].tz_localize(None)})
+        grouped = frame.groupby("pos")["raw"]
+        first_stamp = grouped.min().dt.strftime("%H:%M").mode().iloc[0]
+        last_stamp = grouped.max().dt.strftime("%H:%M").mode().iloc[0]
+    return Reading(timezone, label, int(inside.sum()), outside, len(present), spike, first_stamp, last_stamp)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The timezone and label to read a file with, and one line of evidence (None: nothing inferred)."""
+
+    timezone: str
+    label: str
+    note: str | None
+
+
+def decide(
+    stamps: pd.DatetimeIndex,
+    volume: np.ndarray,
+    *,
+    path: Path,
+    timezone: str,
+    label: str,
+    calendar: str,
+    exchange_tz: str,
+) -> Decision:
+    """How to read `stamps` (naive or aware): `timezone`/`label` may be "auto"; DataError when the file
+    is ambiguous under auto, or clearly contradicts an explicit setting."""
+    aware = stamps.tz is not None
+    step = step_minutes(stamps)
+    zones = ["aware"] if aware else list(dict.fromkeys([exchange_tz, "UTC"]))
+    readings = [
+        _reading(stamps, volume, tz, lab, step, calendar, exchange_tz)
+        for tz in zones
+        for lab in ("start", "end")
+    ]
+    best = max(r.fit for r in readings)
+    evidence = max(r.inside for r in readings) >= MIN_EVIDENCE_BARS
+    sessions = max(r.sessions for r in readings)
+    tolerance = max(sessions // 2, 1)
+    contenders = [r for r in readings if r.fit >= best - tolerance]
+    winner = _winner(contenders) if evidence else None
+    wanted_tz = None if timezone == AUTO or aware else timezone
+    wanted_label = None if label == AUTO else label
+
+    def settle(tz: str) -> str:
+        return timezone if aware and timezone != AUTO else (exchange_tz if tz == "aware" else tz)
+
+    if winner is None:
+        if evidence and (wanted_tz is None or wanted_label is None):
+            raise DataError(
+                f"--data file {path}: cannot tell how its stamps are meant ({_seen(contenders)}); "
+                f"set data.file_timezone (e.g. UTC or {exchange_tz}) and data.file_bar_label (start or end), "
+                f"or --tz and --bar-label"
+            )
+        tz = wanted_tz or (exchange_tz if not aware else settle("aware"))
+        chosen_label = wanted_label or "start"
+        note = None
+        if timezone == AUTO or label == AUTO:
+            note = (
+                f"{path.name}: too few regular-hours bars to infer how stamps are meant; read as "
+                f"{'timezone-aware' if aware else tz}, bar {chosen_label} (set --tz / --bar-label to be sure)"
+            )
+        return Decision(tz, chosen_label, note)
+    if (wanted_tz and wanted_tz != winner.timezone) or (wanted_label and wanted_label != winner.label):
+        given = ", ".join(
+            f"{key}={value}"
+            for key, value in (("data.file_timezone", wanted_tz), ("data.file_bar_label", wanted_label))
+            if value
+        )
+        raise DataError(
+            f"--data file {path}: {_evidence(winner)}, which means {winner.describe()}, but {given} is set; "
+            f"use --tz {settle(winner.timezone)} --bar-label {winner.label} (or auto)"
+        )
+    if wanted_tz is not None and wanted_label is not None:
+        return Decision(wanted_tz, wanted_label, None)
+    note = f"{path.name}: read as {winner.describe()} (auto: {_evidence(winner)})"
+    return Decision(settle(winner.timezone), winner.label, note)
+
+
+def _winner(contenders: list[Reading]) -> Reading | None:
+    """The one reading that fits clearly best, or None."""
+    if len(contenders) == 1:
+        return contenders[0]
+    ranked = sorted(contenders, key=lambda r: -np.nan_to_num(r.spike, nan=-np.inf))
+    top, second = ranked[0], ranked[1]
+    if np.isnan(top.spike) or top.spike < SPIKE:
+        return None
+    if not np.isnan(second.spike) and second.spike > top.spike - SPIKE:
+        return None
+    return top
+
+
+def _evidence(r: Reading) -> str:
+    per = r.inside / max(r.sessions, 1)
+    text = (
+        f"{r.sessions} sessions with {per:.0f} regular-hours bars each, "
+        f"stamped {r.first_stamp}-{r.last_stamp} in the file"
+    )
+    if r.outside and not np.isnan(r.spike):
+        text += f", opening-minute volume {np.exp(r.spike):.1f}x the minute before"
+    return text
+
+
+def _seen(readings: list[Reading]) -> str:
+    return "; ".join(
+        f"as {r.describe()}: {r.inside} bars in regular hours, opening volume ratio "
+        f"{'n/a' if np.isnan(r.spike) else f'{np.exp(r.spike):.1f}x'}"
+        for r in readings
+    )
