@@ -307,6 +307,7 @@ def build_manifest(
         "interval": cfg.data.interval,
         "sources": {sym: item.source for sym, item in loaded.items()},
         "data_sha256": {sym: item.sha256 for sym, item in loaded.items()},
+        "adjustment": {sym: item.adjustment for sym, item in loaded.items()},  # vendors: split or raw
         "config_sha256": cfg.sha256(),
         "package_version": __version__,
         "git_commit": _git_commit(),

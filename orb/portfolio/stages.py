@@ -94,7 +94,9 @@ def stage1(symbol: str, source: Source | FrameSource, cfg: Config) -> DailyResul
         item = source.load(symbol, cfg)
     except DataError as exc:
         return DailyResult(symbol, None, None, (), str(exc), 0, time.perf_counter() - started)
-    prepared = EventLoopBacktest(cfg, symbol).prepare(item.bars, source.start, source.end)
+    prepared = EventLoopBacktest(cfg, symbol).prepare(
+        item.bars, source.start, source.end, dict.fromkeys(item.bad_sessions, "bad_bars")
+    )
     meta = LoadedBars(item.symbol, item.bars.iloc[[0, -1]], item.source, item.sha256, ())
     daily = daily_values(cfg, prepared)
     return DailyResult(
@@ -105,7 +107,9 @@ def stage1(symbol: str, source: Source | FrameSource, cfg: Config) -> DailyResul
 def stage2(symbol: str, days: Sequence[date], source: Source | FrameSource, cfg: Config) -> Prepared:
     """Re-load one symbol and keep only the sessions `days` (its selected sessions), prepared."""
     item = source.load(symbol, cfg)
-    prepared = EventLoopBacktest(cfg, symbol).prepare(item.bars, source.start, source.end)
+    prepared = EventLoopBacktest(cfg, symbol).prepare(
+        item.bars, source.start, source.end, dict.fromkeys(item.bad_sessions, "bad_bars")
+    )
     wanted = pd.DatetimeIndex(pd.to_datetime(sorted(days)))
     positions = prepared.sessions.dates.get_indexer(wanted)
     if (positions < 0).any():  # the data changed between the stages
