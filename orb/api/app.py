@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import ResponseValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orb import __version__
 from orb.api.deps import ERRORS, require_api_key
@@ -51,7 +54,24 @@ async def _off_format(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": detail})
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's answer, except that a 405 lists every documented method of the path: one path can be
+    served by routes of several routers (GET /api/runs/{run_id} and DELETE /api/runs/{run_id})."""
+    if exc.status_code != 405:
+        return await http_exception_handler(request, exc)
+    path = request.url.path
+    methods = {
+        method.upper()
+        for template, ops in request.app.openapi().get("paths", {}).items()
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)), path)
+        for method in ops
+    }
+    allow = ", ".join(sorted(methods)) or (exc.headers or {}).get("Allow", "")
+    return JSONResponse(status_code=405, content={"detail": exc.detail}, headers={"Allow": allow})
+
+
 HANDLERS = {
+    StarletteHTTPException: _http_error,
     InvalidRunId: _invalid,
     InvalidSymbol: _invalid,
     RunNotFound: _not_found,

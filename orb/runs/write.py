@@ -9,6 +9,7 @@ the only code that turns them into files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -86,12 +87,14 @@ def ensure_writable(output_dir: Path) -> None:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
-        probe.unlink()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise OutputError(
             f"output directory {output_dir} is not writable ({reason}); choose another with --output-dir"
         ) from None
+    finally:  # also on Ctrl-C between the write and here: no probe is left behind
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
 
 
 def base_run_id(now: datetime, run_name: str | None) -> str:

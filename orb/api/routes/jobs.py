@@ -30,6 +30,7 @@ _REFUSED = {
 }
 _SUBMIT_ERRORS = {
     **_REFUSED,
+    400: {"description": "The body is not JSON."},
     422: {"description": "Bad input; `loc` is the key path (e.g. body.overrides.orb.base_minutes)."},
     429: {"description": "A limit: queued jobs, symbols, sessions or sweep combinations per job."},
     503: {"description": "The job database in the runs folder cannot be opened."},
