@@ -61,7 +61,14 @@ class EventLoopBacktest:
 
         `progress(bars_done, bars_total)` is called every few sessions when given.
         """
-        p = self.prepare(bars, start, end)
+        return self.run_prepared(self.prepare(bars, start, end), progress)
+
+    def run_prepared(
+        self, p: Prepared, progress: Callable[[int, int], None] | None = None, *, lean: bool = False
+    ) -> BacktestResult:
+        """`run` on bars already prepared (`prepare`, or a `PreparedMemo` shared across configs with the
+        same `prepare_key`). `lean`: only the trades, equity and sessions frames (what the metrics read);
+        fills, events and bars are left empty."""
         S, ts_ns, first_reported = p.sessions, p.ts_ns, p.first_reported
         loop = _Loop(self, *p.arrays, p.vwap, ts_ns, S)
         n_ses = len(S.starts)
@@ -69,7 +76,9 @@ class EventLoopBacktest:
             loop.run_session(s)
             if progress is not None and (s % 32 == 31 or s == n_ses - 1):
                 progress(int(S.starts[s + 1]) if s + 1 < n_ses else len(ts_ns), len(ts_ns))
-        return loop.results(p.bars[p.ses >= first_reported])
+        if lean:
+            return loop.results(p.bars.iloc[:0], lean=True)
+        return loop.results(p.bars[p.ses >= first_reported] if first_reported else p.bars)
 
     def prepare(self, bars: pd.DataFrame, start: date | None = None, end: date | None = None) -> Prepared:
         """Everything that does not depend on the position, for the sessions up to `end`."""
@@ -587,8 +596,8 @@ class _Loop:
         )
 
     # -- output frames --
-    def results(self, bars: pd.DataFrame) -> BacktestResult:
-        """The frames, with the same dtypes whether they hold rows or not."""
+    def results(self, bars: pd.DataFrame, lean: bool = False) -> BacktestResult:
+        """The frames, with the same dtypes whether they hold rows or not (`lean`: fills and events empty)."""
         factor_cols = [f"factor_{name}" for name in FACTOR_NAMES]
         trades = _frame(
             self.trades,
@@ -598,7 +607,7 @@ class _Loop:
              "entry_time": _TIME, "exit_time": _TIME, **dict.fromkeys(factor_cols, "int64")},
         )  # fmt: skip
         fills = _frame(
-            self.fills,
+            [] if lean else self.fills,
             FILL_COLUMNS,
             {"trade_id": "str", "symbol": "str", "kind": "str", "time": _TIME, "shares": "int64"},
         )
@@ -614,7 +623,7 @@ class _Loop:
             {"or_minutes": "int64", "trades": "int64", "status": "str", "skip_reason": "str"},
         )
         events = _frame(
-            self.events,
+            [] if lean else self.events,
             EVENT_COLUMNS,
             {"time": _TIME, "symbol": "str", "side": "str", "reason": "str", "detail": "str"},
         )

@@ -279,3 +279,48 @@ def prepare(cfg: Config, bars: pd.DataFrame, start: date | None = None, end: dat
     vwap = session_vwap(h, lo, c, v, S.starts) if len(S.starts) else np.zeros(0)
     first_reported = int(np.searchsorted(S.dates, pd.Timestamp(start))) if start is not None else 0
     return Prepared(rth, (o, h, lo, c, v), vwap, rth.index.as_unit("ns").asi8, ses, S, first_reported)
+
+
+def prepare_key(cfg: Config) -> str:
+    """The config values `prepare` reads: two configs with the same key prepare identical sessions from
+    the same bars (sweeps share one `Prepared` across such combinations)."""
+    models = (cfg.session, cfg.orb, cfg.confluence.adx, cfg.confluence.rel_volume)
+    scalars = (
+        cfg.data.interval_minutes,
+        cfg.entry.mode is EntryMode.OR_CANDLE,
+        cfg.entry.buffer_fixed,
+        cfg.entry.buffer_atr,
+        cfg.trade.stop_mode,
+        cfg.trade.flatten_time,
+    )
+    return "|".join([*(m.model_dump_json() for m in models), *map(repr, scalars)])
+
+
+class PreparedMemo:
+    """The last few `Prepared` of one process, by symbol, bars object, window and `prepare_key`.
+
+    The bars are the caller's: they must not change while the memo holds them."""
+
+    def __init__(self, size: int = 6):
+        self.size = size
+        self._held: dict[tuple, Prepared] = {}
+
+    def get(
+        self, cfg: Config, symbol: str, bars: pd.DataFrame, start: date | None, end: date | None
+    ) -> Prepared:
+        key = (symbol, id(bars), len(bars), start, end, prepare_key(cfg))
+        found = self._held.pop(key, None)
+        if found is None:
+            found = prepare(cfg, _up_to(bars, cfg, end), start, end)
+            while len(self._held) >= self.size:
+                self._held.pop(next(iter(self._held)))
+        self._held[key] = found  # most recently used last
+        return found
+
+
+def _up_to(bars: pd.DataFrame, cfg: Config, end: date | None) -> pd.DataFrame:
+    """The bars stamped before the day after `end` (exchange-local), so nothing later is seen."""
+    if end is None:
+        return bars
+    next_day = pd.Timestamp(end, tz=cfg.session.timezone) + pd.Timedelta(days=1)
+    return bars.iloc[: bars.index.searchsorted(next_day.tz_convert("UTC"))]
