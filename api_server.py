@@ -11,7 +11,7 @@ import os
 import uvicorn
 
 from orb.api import create_app
-from orb.results import resolve_runs_dir
+from orb.runs.read import resolve_runs_dir
 
 app = create_app()
 

@@ -6,12 +6,11 @@ Exit codes: 0 success, 1 error (bad config, no data, some symbol failed), 2 bad 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
-
-from orb import __version__
 
 INTERVALS = ("1m", "2m", "5m", "15m", "30m")
 DEFAULT_SESSIONS = {"yahoo": 20, "synthetic": 60}
@@ -35,16 +34,18 @@ def _date(text: str) -> date:
 
 
 def _symbol(text: str) -> str:
-    from orb.data import validate_symbol
-    from orb.errors import UsageError
+    from orb.errors import RequestError
+    from orb.symbols import normalize_symbol
 
     try:
-        return validate_symbol(text)
-    except UsageError as exc:
+        return normalize_symbol(text)
+    except RequestError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from orb import __version__
+
     p = _Parser(
         prog="run_backtest.py",
         description="Backtest the Opening Range Breakout confluence strategy on 1-minute US equity bars.",
@@ -73,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run-name", type=_run_name, metavar="TAG", help="tag appended to the run id")
     p.add_argument("--seed", type=int, help="synthetic seed (overrides data.seed)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        type=_set,
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one config key (repeatable; VALUE is YAML), e.g. --set orb.base_minutes=5",
+    )
     _research_arguments(p)
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="show DEBUG logs")
@@ -97,7 +107,13 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--wf-anchored", action="store_true", help="train from the first session (not rolling)")
     g.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT", help="run the tasks on this Dask cluster")
     g.add_argument(
-        "--monte-carlo", type=_positive, metavar="N", help="bootstrap the trades' R N times (seed: --seed)"
+        "--monte-carlo", type=_positive, metavar="N", help="bootstrap the trades' R N times (seed: --mc-seed)"
+    )
+    g.add_argument(
+        "--mc-seed",
+        type=_seed,
+        metavar="N",
+        help="Monte Carlo seed (default: data.seed); --seed changes the bars",
     )
     g.add_argument("--mc-by-session", action="store_true", help="resample whole sessions, not trades")
     g.add_argument(
@@ -108,6 +124,12 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit() or len(text) > 19:
+        raise argparse.ArgumentTypeError(f"expected a seed: a whole number >= 0, got {text[:30]!r}")
     return int(text)
 
 
@@ -135,8 +157,9 @@ def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace, portfo
     """Research flags that make no sense without --sweep (or with --report), Monte Carlo flags without
     --monte-carlo or with a plain sweep. A portfolio run (`portfolio.enabled`) takes --workers and
     --dask-scheduler for its per-symbol stages."""
-    if args.monte_carlo is None and (args.mc_by_session or args.mc_dd):
-        p.error(f"--{'mc-by-session' if args.mc_by_session else 'mc-dd'} needs --monte-carlo N")
+    if args.monte_carlo is None and (args.mc_by_session or args.mc_dd or args.mc_seed is not None):
+        flag = "mc-by-session" if args.mc_by_session else "mc-dd" if args.mc_dd else "mc-seed"
+        p.error(f"--{flag} needs --monte-carlo N")
     if args.monte_carlo is not None and args.sweep is not None and not args.walk_forward:
         p.error("--monte-carlo applies to a backtest or a --walk-forward, not to a plain --sweep")
     if args.sweep is None:
@@ -146,6 +169,16 @@ def _check_research(p: argparse.ArgumentParser, args: argparse.Namespace, portfo
             p.error(f"--{given[0].replace('_', '-')} needs --sweep FILE.yaml (the parameter grid)")
     elif args.report:
         p.error("--report applies to single backtests, not to --sweep")
+
+
+def _set(text: str) -> tuple[str, object]:
+    from orb.config import parse_override
+    from orb.errors import ConfigError
+
+    try:
+        return parse_override(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _run_name(text: str) -> str:
@@ -163,18 +196,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         out["orb.validate"] = True
     if args.seed is not None:
         out["data.seed"] = args.seed
+    for key, value in args.sets:  # --set, in order: a later one wins
+        out.pop(key, None)
+        out[key] = value
     return out
 
 
 def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date | None, date | None]:
     """--start/--end, or the defaults of interfaces.md: recent sessions ending yesterday."""
-    from orb.errors import UsageError
+    from orb.errors import RequestError
     from orb.sessions import recent_sessions, schedule
 
     start, end = args.start, args.end
     if source == "file":  # omitted dates: the file's own first/last session
         if start is not None and end is not None and end < start:
-            raise UsageError(f"--end {end} is before --start {start}; swap them")
+            raise RequestError(f"--end {end} is before --start {start}; swap them")
         return start, end
     if start is None or end is None:
         count = DEFAULT_SESSIONS[source]
@@ -183,9 +219,9 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date |
         start = start or first.date()
         end = end or last_ts.date()
     if end < start:
-        raise UsageError(f"--end {end} is before --start {start}; swap them")
+        raise RequestError(f"--end {end} is before --start {start}; swap them")
     if schedule(start, end, calendar).empty:
-        raise UsageError(
+        raise RequestError(
             f"no trading session between {start} and {end} (weekend or holiday); widen the range"
         )
     if source == "yahoo" and not args.cache:  # with --cache the data layer checks after a cache miss
@@ -249,7 +285,7 @@ def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -
     return {
         "Symbols": " ".join(symbols),
         "Sessions": f"{start or 'first in file'} .. {end or 'last in file'}",
-        "Data": data + (f", cache {args.cache_dir}" if args.cache else ""),
+        "Data": data + (f", bar cache in {args.cache_dir}{os.sep}" if args.cache else ""),
         "Interval": cfg.data.interval,
         "Strategy": ", ".join(strategy),
         "Config": f"{args.config or 'defaults.yaml'} (sha256 {cfg.sha256()[:12]})",
@@ -287,23 +323,27 @@ def _main(args: argparse.Namespace) -> int:
         report=args.report,
         quiet=args.quiet,
         command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
-        monte_carlo=_monte_carlo(args),
     )
     if cfg.portfolio.enabled:
         return _portfolio(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
+    monte_carlo = _monte_carlo(args)
     if args.sweep is not None:
-        return _research(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
+        header = _header_rows(args, cfg, source, start, end, symbols)
+        return _research(args, request, cfg, header, monte_carlo)
     if not args.quiet:
         console.header(_header_rows(args, cfg, source, start, end, symbols))
-    outcome = pipeline.run(request, cfg)
+    analyse = None
+    if monte_carlo is not None:  # bootstrap all_trades into the run folder (orb.research)
+        from orb.research.runner import bootstrap_hook
+
+        analyse = bootstrap_hook(monte_carlo, cfg.data.seed)
+    outcome = pipeline.run(request, cfg, analyse)
     if not args.quiet:
         console.symbol_table(outcome.metrics["per_symbol"])
         console.aggregate_table(outcome.metrics["aggregate"])
         console.skipped_table(outcome.skipped)
-        if request.monte_carlo is not None:
-            from orb.research.runner import print_monte_carlo
-
-            print_monte_carlo(outcome.run_dir)
+        if outcome.montecarlo is not None:
+            console.print_monte_carlo(outcome.montecarlo)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():
@@ -315,7 +355,7 @@ def _main(args: argparse.Namespace) -> int:
 def _portfolio(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
     """portfolio.enabled: one account over the daily universe (orb.portfolio, strategy.md 10)."""
     from orb import console, portfolio
-    from orb.errors import UsageError
+    from orb.errors import RequestError
 
     for flag, given in (
         ("--sweep", args.sweep),
@@ -323,7 +363,7 @@ def _portfolio(args: argparse.Namespace, request, cfg, header: dict[str, str]) -
         ("--monte-carlo", args.monte_carlo),
     ):
         if given:
-            raise UsageError(
+            raise RequestError(
                 f"{flag} is not available for portfolio runs yet; drop it or set portfolio.enabled: false"
             )
     if not args.quiet:
@@ -358,13 +398,12 @@ def _monte_carlo(args: argparse.Namespace):
         paths=args.monte_carlo,
         by_session=args.mc_by_session,
         dd_thresholds=tuple(args.mc_dd or MonteCarloRequest.dd_thresholds),
+        seed=args.mc_seed,
     )
 
 
-def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
+def _research(args: argparse.Namespace, request, cfg, header: dict[str, str], monte_carlo) -> int:
     """--sweep / --walk-forward: the research runner (orb.research.runner)."""
-    import os
-
     from orb import console
     from orb.research.runner import ResearchRequest, cli
 
@@ -377,7 +416,7 @@ def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) ->
         wf_train=args.wf_train,
         wf_test=args.wf_test,
         wf_anchored=args.wf_anchored,
-        monte_carlo=request.monte_carlo,
+        monte_carlo=monte_carlo,
     )
     if not args.quiet:
         backend = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} process(es)"
@@ -390,5 +429,14 @@ def _research(args: argparse.Namespace, request, cfg, header: dict[str, str]) ->
     return cli(request, cfg, research)
 
 
+def cli() -> int:
+    """`main` with Ctrl-C at any moment of start-up (imports, argument parsing) as one line, exit 130."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted during start-up: nothing was written\n")
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

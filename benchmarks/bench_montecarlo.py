@@ -17,7 +17,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orb.research.montecarlo import monte_carlo, write_monte_carlo  # noqa: E402
+from orb.research.montecarlo import monte_carlo  # noqa: E402
+from orb.runs.write import write_monte_carlo  # noqa: E402
 
 
 def synthetic_trades(n: int, seed: int = 0) -> pd.DataFrame:

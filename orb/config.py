@@ -6,24 +6,56 @@ Every model forbids unknown keys and is frozen. `load_config` returns a `Config`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 from datetime import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from orb.errors import ConfigError
+from orb.safeyaml import cut, parse_yaml, read_yaml_file, short
 
 DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "defaults.yaml"
 INTERVAL_MINUTES = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30}
+MAX_TZ_LENGTH = 64  # longer than any IANA zone name
+MAX_MESSAGE = 400  # characters of a config error line
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Frozen, no unknown keys, finite floats only, and a bool is not a number (YAML `true` is not 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name in _numeric_fields(cls):
+            raise ValueError("expected a number, not true/false")
+        return value
+
+
+@functools.cache
+def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names of the fields of `model` typed int or float (optionally None)."""
+    numeric = set()
+    for name, field in model.model_fields.items():
+        kinds = set(get_args(field.annotation)) if get_origin(field.annotation) else {field.annotation}
+        if kinds - {type(None)} and kinds - {type(None)} <= {int, float}:
+            numeric.add(name)
+    return frozenset(numeric)
 
 
 def _parse_hhmm(value: Any) -> str:
@@ -36,7 +68,7 @@ def _parse_hhmm(value: Any) -> str:
         hh, mm = value.split(":")
         time(int(hh), int(mm))
     except ValueError as exc:
-        raise ValueError(f"expected a local time 'HH:MM', got {value!r}") from exc
+        raise ValueError(f"expected a local time 'HH:MM', got {short(value)}") from exc
     return f"{int(hh):02d}:{int(mm):02d}"
 
 
@@ -81,10 +113,13 @@ class SessionConfig(_Model):
     def _tz(cls, v: str) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+        problem = f"unknown timezone {short(v)}; use an IANA name like America/New_York"
+        if len(v) > MAX_TZ_LENGTH:
+            raise ValueError(problem)
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {v!r}; use an IANA name like America/New_York") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(problem) from exc
         return v
 
 
@@ -101,14 +136,14 @@ class DataConfig(_Model):
     @classmethod
     def _interval(cls, v: str) -> str:
         if v not in INTERVAL_MINUTES:
-            raise ValueError(f"unknown interval {v!r}; allowed: {', '.join(INTERVAL_MINUTES)}")
+            raise ValueError(f"unknown interval {short(v)}; allowed: {', '.join(INTERVAL_MINUTES)}")
         return v
 
     @field_validator("file_bar_label")
     @classmethod
     def _label(cls, v: str) -> str:
         if v not in ("start", "end"):
-            raise ValueError(f"expected 'start' or 'end', got {v!r}")
+            raise ValueError(f"expected 'start' or 'end', got {short(v)}")
         return v
 
     @property
@@ -351,20 +386,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config") from None
-    except OSError as exc:
-        raise ConfigError(
-            f"config file {path} cannot be read ({exc.strerror}); check its permissions"
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}; fix the syntax") from None
+    data = read_yaml_file(path, f"config file {path}", "--config")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -381,7 +403,7 @@ def _describe(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if isinstance(value, dict):
         return f"config section '{path}': {message}" if error["loc"] else f"config: {message}"
-    return f"config key '{path}' = {value!r}: {message}"
+    return f"config key '{path}' = {short(value)}: {message}"
 
 
 def build_config(data: dict[str, Any], source: str = "config") -> Config:
@@ -389,8 +411,8 @@ def build_config(data: dict[str, Any], source: str = "config") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{source}: {_describe(first)}") from None
+        line = f"{source}: {_describe(exc.errors()[0])}"
+        raise ConfigError(line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "...") from None
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -403,8 +425,23 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     for dotted, value in (overrides or {}).items():
         data = deep_merge(data, _nest(dotted, value))
     if overrides:
-        source += f" with command-line {', '.join(f'{k}={v}' for k, v in overrides.items())}"
+        source += f" with command-line {', '.join(f'{k}={cut(str(v))}' for k, v in overrides.items())}"
     return build_config(data, source)
+
+
+_KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.path=value` of `--set` as (dotted key, YAML value), read with the bounds of a config file;
+    ConfigError names the override."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not _KEY_PATH.fullmatch(key):
+        raise ConfigError(
+            f"--set {cut(text)!r}: use key.path=value with a dotted config key, e.g. orb.base_minutes=5"
+        )
+    return key, parse_yaml(raw, f"--set {key}")
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:

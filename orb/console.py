@@ -1,10 +1,18 @@
-"""The shared Rich console, loguru sinks and the run's panels, progress bars and tables."""
+"""The shared Rich console, loguru sinks and the run's panels, progress bars and tables (backtest and
+research runs)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from loguru import logger
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import (
@@ -19,8 +27,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from orb import metric_registry
+from orb.reasons import skip_meaning
+from orb.runs.layout import AGGREGATE
+
+TOP_ROWS = 10  # combinations shown after a sweep
+
 console = Console(stderr=False, highlight=False)
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{function}:{line} - {message}"
+SMALL_SAMPLE_TRADES = 30  # a Sharpe ratio from fewer trades is marked as a small sample
 _LEVEL_STYLE = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "DEBUG": "dim"}
 
 
@@ -32,24 +47,59 @@ def _console_sink(message) -> None:
     console.print(f"{label}{record['message']}", style=style, markup=False, highlight=False, soft_wrap=True)
 
 
+class _LogFile(RotatingFileHandler):
+    """The DEBUG log file as a loguru sink: rotated at 10 MB, 5 old files kept. The first write error
+    (disk full, read-only folder) prints one warning and turns the file off; the run goes on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=10 * 2**20, backupCount=5, encoding="utf-8", delay=True)
+        self.failed = False
+
+    def write(self, message: str) -> None:
+        if not self.failed:
+            self.emit(logging.makeLogRecord({"msg": message.rstrip("\n")}))
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:
+            self._give_up(exc)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self._give_up(sys.exc_info()[1])
+
+    def _give_up(self, exc: BaseException | None) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        console.print(
+            f"warning: cannot write {self.baseFilename} ({reason}); logging to the console only",
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    def stop(self) -> None:
+        """Called by loguru when the sink is removed (also at exit)."""
+        with contextlib.suppress(OSError):
+            self.close()
+
+
 def setup_logging(level: str, log_file: Path | None = Path("backtest_run.log")) -> None:
     """Console sink at `level` (through the Rich console, so logs print above progress bars) and a
     rotated DEBUG file; tracebacks go to the file only."""
     logger.remove()
     logger.add(_console_sink, level=level, format="{message}", backtrace=False, diagnose=False)
     if log_file is not None:
-        try:
-            logger.add(
-                log_file,
-                level="DEBUG",
-                format=LOG_FORMAT,
-                rotation="10 MB",
-                retention=5,
-                encoding="utf-8",
-                diagnose=False,
-            )
-        except OSError as exc:
-            logger.warning(f"cannot write {log_file} ({exc.strerror}); logging to the console only")
+        file_sink = _LogFile(Path(log_file))
+        file_sink.setFormatter(logging.Formatter("%(message)s"))
+        logger.add(file_sink, level="DEBUG", format=LOG_FORMAT, diagnose=False)
 
 
 def add_run_log(path: Path) -> int:
@@ -88,14 +138,31 @@ def header(rows: dict[str, str]) -> None:
     console.print(Panel(grid, title="[bold]orb: Opening Range Breakout backtest", border_style="cyan"))
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 trade`, `2 trades`, `0 trades`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def _fmt(value, spec: str = ".2f", suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
+def _sharpe(value, trades: int) -> str:
+    """The Sharpe cell: marked `*` when it rests on fewer than SMALL_SAMPLE_TRADES trades."""
+    text = _fmt(value)
+    return f"{text}*" if value is not None and trades < SMALL_SAMPLE_TRADES else text
+
+
+def _small_sample_note(table: Table, trade_counts: list[int]) -> None:
+    if any(n < SMALL_SAMPLE_TRADES for n in trade_counts):
+        table.caption = f"* Sharpe from fewer than {SMALL_SAMPLE_TRADES} trades: a small sample, not reliable"
+
+
 def symbol_table(per_symbol: dict[str, dict]) -> None:
     table = Table(title="Per-symbol results", title_style="bold", header_style="bold magenta")
-    for col in ("Symbol", "Trades", "Win Rate", "Total R", "Avg R", "Profit Factor", "Sharpe", "Max DD R"):
-        table.add_column(col, justify="left" if col == "Symbol" else "right")
+    table.add_column("Symbol", justify="left")
+    for key in ("total_trades", "win_rate", "total_r", "avg_r", "profit_factor", "sharpe", "max_drawdown_r"):
+        table.add_column(metric_registry.header(key), justify="right")
     for sym, m in per_symbol.items():
         total_r = m["total_r"]
         colour = "green" if total_r > 0 else "red" if total_r < 0 else ""
@@ -106,24 +173,26 @@ def symbol_table(per_symbol: dict[str, dict]) -> None:
             f"[{colour}]{total_r:+.2f}[/]" if colour else f"{total_r:+.2f}",
             _fmt(m["avg_r"], "+.3f"),
             _fmt(m["profit_factor"]),
-            _fmt(m["sharpe"]),
+            _sharpe(m["sharpe"], m["total_trades"]),
             _fmt(m["max_drawdown_r"]),
         )
+    _small_sample_note(table, [m["total_trades"] for m in per_symbol.values() if m["sharpe"] is not None])
     console.print(table)
 
 
 def aggregate_table(agg: dict) -> None:
     table = Table(title="Aggregate", title_style="bold", header_style="bold magenta")
-    for col in ("Total Symbols", "Total Trades", "Total R", "Average R per Trade", "Win Rate", "Sharpe"):
-        table.add_column(col, justify="right")
+    for key in ("symbols", "total_trades", "total_r", "avg_r_per_trade", "win_rate", "sharpe"):
+        table.add_column(metric_registry.header(key), justify="right")
     table.add_row(
         str(len(agg["symbols"])),
         str(agg["total_trades"]),
         f"{agg['total_r']:+.2f}",
         _fmt(agg["avg_r_per_trade"], "+.3f"),
         _fmt(None if agg["win_rate"] is None else agg["win_rate"] * 100, ".1f", "%"),
-        _fmt(agg["sharpe"]),
+        _sharpe(agg["sharpe"], agg["total_trades"]),
     )
+    _small_sample_note(table, [agg["total_trades"]] if agg["sharpe"] is not None else [])
     console.print(table)
 
 
@@ -140,6 +209,8 @@ def skipped_table(counts: dict[str, dict[str, int]]) -> None:
     for sym, per in counts.items():
         table.add_row(sym, *(str(per.get(r, 0)) for r in reasons))
     console.print(table)
+    for reason in reasons:
+        console.print(f"  {reason}: {skip_meaning(reason)}", style="dim", markup=False, highlight=False)
 
 
 def completion(run_dir: Path, failures: dict[str, str], wall: float) -> None:
@@ -159,3 +230,112 @@ def completion(run_dir: Path, failures: dict[str, str], wall: float) -> None:
     style = "yellow" if failures else "green"
     title = "Run saved with failures" if failures else "Run complete"
     console.print(Panel("\n".join(lines), title=f"[bold]{title}", border_style=style))
+
+
+# ---------------------------------------------------------------------------------------------- research
+def _cell(value: Any, spec: str = "+.2f") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:{spec}}"
+    return str(value)
+
+
+def _labels(keys: tuple[str, ...]) -> list[str]:
+    """Short column labels: the last part of each dotted key, unless two keys share it."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return [short if last.count(short) == 1 else key for key, short in zip(keys, last, strict=True)]
+
+
+METRIC_LABELS = {  # research tables: header and format spec from the metric registry
+    key: (metric_registry.header(key), metric_registry.METRICS[key].spec)
+    for key in ("total_trades", "total_r", "win_rate", "profit_factor", "max_drawdown_r", "sharpe")
+}
+
+
+def _param_text(row: pd.Series, keys: tuple[str, ...]) -> str:
+    return " ".join(f"{label}={_cell(row[k], 'g')}" for k, label in zip(keys, _labels(keys), strict=True))
+
+
+def _research_table(title: str) -> Table:
+    return Table(
+        title=title, title_style="bold", header_style="bold magenta", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+
+
+def print_sweep(table: pd.DataFrame, keys: tuple[str, ...], rank_by: str) -> None:
+    """The best combinations (aggregate rows) as a Rich table; parameters wrap, numbers never do."""
+    agg = table[table["symbol"] == AGGREGATE].head(TOP_ROWS)
+    metrics = dict(METRIC_LABELS)
+    metrics.setdefault(rank_by, (rank_by, ".3g"))
+    out = _research_table(f"Top {len(agg)} combinations by {rank_by} (all symbols)")
+    out.add_column("Rank", justify="right", no_wrap=True)
+    out.add_column("#", justify="right", no_wrap=True)
+    out.add_column("Parameters", ratio=1, min_width=12, overflow="fold")
+    for label, _ in metrics.values():
+        out.add_column(label, justify="right", no_wrap=True, min_width=len(label))
+    for _, row in agg.iterrows():
+        out.add_row(
+            str(row["rank"]),
+            str(row["combination"]),
+            _param_text(row, keys),
+            *(_cell(row[m], spec) for m, (_, spec) in metrics.items()),
+        )
+    console.print(out)
+
+
+def print_walk_forward(table: pd.DataFrame, keys: tuple[str, ...], summary: dict[str, Any]) -> None:
+    """The folds and the robustness figures."""
+    out = _research_table("Walk-forward folds (chosen on train, traded on test)")
+    out.add_column("Fold", justify="right", no_wrap=True)
+    out.add_column("Test window", no_wrap=True)
+    out.add_column("Chosen parameters", ratio=1, min_width=12, overflow="fold")
+    for col in ("IS R", "OOS R", "OOS trades"):
+        out.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    for _, row in table.iterrows():
+        out.add_row(
+            str(row["fold"]),
+            f"{row['test_start']}..{row['test_end']}",
+            _param_text(row, keys),
+            _cell(row["is_total_r"]),
+            _cell(row["oos_total_r"]),
+            str(row["oos_total_trades"]),
+        )
+    console.print(out)
+    eff = summary["efficiency"]
+    console.print(
+        f"OOS total R {summary['oos_total_r']:+.2f} over {summary['folds']} folds; "
+        f"walk-forward efficiency {'-' if eff is None else f'{eff:.2f}'}; "
+        f"profitable OOS folds {summary['profitable_fold_share']:.0%}; "
+        f"combination changed {summary['combination_changes']} times",
+        markup=False,
+        highlight=False,
+    )
+
+
+def print_monte_carlo(summary: dict[str, Any]) -> None:
+    """Percentiles and drawdown probabilities of a run's montecarlo_summary.json."""
+    out = _research_table(
+        f"Monte Carlo: {summary['n_paths']:,} resamplings of {summary['n_units']:,} {summary['resample']}"
+    )
+    out.add_column("Statistic")
+    for col in ("observed", "p5", "p25", "p50", "p75", "p95"):
+        out.add_column(col, justify="right", no_wrap=True)
+    for stat, label in (
+        ("total_r", "Total R"),
+        ("max_drawdown_r", "Max drawdown R"),
+        ("longest_losing_streak", "Longest losing streak"),
+    ):
+        spec = ".0f" if stat == "longest_losing_streak" else "+.2f"
+        row = summary["percentiles"][stat]
+        out.add_row(
+            label,
+            _cell(float(summary["observed"][stat]), spec),
+            *(_cell(row[f"p{q}"], spec) for q in (5, 25, 50, 75, 95)),
+        )
+    console.print(out)
+    probs = ", ".join(
+        f"{t:g} R: {summary['prob_max_drawdown_exceeds'][key]:.1%}"
+        for t, key in zip(summary["drawdown_thresholds_r"], summary["prob_max_drawdown_exceeds"], strict=True)
+    )
+    console.print(f"P(max drawdown deeper than) {probs}", markup=False, highlight=False)

@@ -268,6 +268,8 @@ class _Loop:
                 reason or None,
                 trades,
                 day_r,
+                S.upper[s],
+                S.lower[s],
             )
         )
         self.equity_rows.append((self.close_ns[s], self.equity, self.cum_r))
@@ -518,6 +520,8 @@ class _Loop:
                 # 9.6: the breakeven stop takes effect from the bar after T1.
                 pos.stop = be_level
                 pos.at_breakeven = True
+                if i < last:
+                    pos.be_time = int(self.ts[i + 1])
             if i >= last:
                 # 5.5 / 9.7: at the session's last bar whatever is left exits at the close.
                 self._fill(pos, i, "eod", ci - side * slip, pos.remaining)
@@ -591,6 +595,7 @@ class _Loop:
                 "or_low": S.or_low[s],
                 "or_minutes": int(S.or_minutes[s]),
                 "score": score,
+                "breakeven_time": pos.be_time,
                 **{f"factor_{name}": flags[name] for name in FACTOR_NAMES},
             }
         )
@@ -604,7 +609,8 @@ class _Loop:
             [*TRADE_COLUMNS, *factor_cols],
             {"trade_id": "str", "symbol": "str", "side": "str", "exit_reason": "str", "shares": "int64",
              "or_minutes": "int64", "t1_filled": "bool", "t2_filled": "bool",
-             "entry_time": _TIME, "exit_time": _TIME, **dict.fromkeys(factor_cols, "int64")},
+             "entry_time": _TIME, "exit_time": _TIME, "breakeven_time": _TIME,
+             **dict.fromkeys(factor_cols, "int64")},
         )  # fmt: skip
         fills = _frame(
             [] if lean else self.fills,
@@ -631,6 +637,7 @@ class _Loop:
 
 
 _TIME = "datetime64[ns, UTC]"
+_NAT = np.iinfo(np.int64).min  # int64 ns that pandas reads as NaT
 
 
 def _frame(rows: list, columns, dtypes: dict[str, str]) -> pd.DataFrame:
@@ -673,6 +680,7 @@ class _Position:
         "t1_filled",
         "t2_filled",
         "at_breakeven",
+        "be_time",
         "gross",
         "commission",
         "exit_price",
@@ -696,6 +704,7 @@ class _Position:
         self.t1_filled = False
         self.t2_filled = False
         self.at_breakeven = False
+        self.be_time = _NAT  # stamp of the first bar under the breakeven stop
         self.gross = 0.0
         self.commission = 0.0
         self.exit_price = math.nan

@@ -11,8 +11,10 @@ class ConfigError(OrbError):
     """A configuration file or key is invalid."""
 
 
-class UsageError(OrbError):
-    """The command line asks for something impossible (bad dates, symbols, interval)."""
+class RequestError(OrbError):
+    """The run asks for something no data can answer (dates out of order or without a session, a
+    malformed symbol, an unsupported interval or calendar). Exit code 1: argparse's own errors are the
+    usage errors (exit 2)."""
 
 
 class DataError(OrbError):
@@ -29,9 +31,3 @@ class SourceUnavailableError(DataError):
 
 class OutputError(OrbError):
     """The run folder could not be written."""
-
-
-class RunInterrupted(OrbError):
-    """The user pressed Ctrl-C; nothing half-written is left behind."""
-
-    exit_code = 130

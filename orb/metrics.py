@@ -46,11 +46,17 @@ row), so days without trades return 0; the first day's return is against initial
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from orb.schema import AGGREGATE_EXTRA_KEYS, METRIC_KEYS
+
+if TYPE_CHECKING:  # the engine imports this module: types only
+    from orb.config import Config
+    from orb.engine import BacktestResult
 
 SESSION_MINUTES = 390  # regular-hours minutes of a full session (09:30-16:00)
 TRADE_INPUTS = ("r_multiple", "net_pnl", "side", "exit_reason", "holding_minutes", "entry_time")
@@ -278,3 +284,63 @@ def _json_safe(value):
         return int(value)
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def combine_equity(equities: Mapping[str, pd.DataFrame], initial_capital: float) -> pd.DataFrame:
+    """Sum of symbol equities (and cum_r) over the union of timestamps, each carried forward
+    (strategy.md 7); a symbol counts its initial capital before its first row."""
+    ns = {sym: pd.DatetimeIndex(eq["timestamp"]).as_unit("ns").asi8 for sym, eq in equities.items()}
+    stamps = np.unique(np.concatenate(list(ns.values())))
+    total_eq = np.zeros(len(stamps))
+    total_r = np.zeros(len(stamps))
+    for sym, eq in equities.items():
+        # the last row at or before each stamp (rows are sorted by time; ties keep the latest)
+        pos = np.searchsorted(ns[sym], stamps, side="right") - 1
+        has = pos >= 0
+        total_eq += np.where(has, eq["equity"].to_numpy()[np.maximum(pos, 0)], initial_capital)
+        total_r += np.where(has, eq["cum_r"].to_numpy()[np.maximum(pos, 0)], 0.0)
+    capital = initial_capital * len(equities)
+    dd_pct, dd_r = drawdowns(total_eq, total_r, initial_equity=capital)
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(stamps, utc=True),
+            "equity": total_eq,
+            "cum_r": total_r,
+            "drawdown_pct": dd_pct,
+            "drawdown_r": dd_r,
+        }
+    )
+
+
+def symbol_metrics(result: BacktestResult, cfg: Config) -> dict:
+    """run-format.md metrics of one symbol's backtest."""
+    return compute_metrics(
+        result.trades,
+        result.equity,
+        result.sessions,
+        initial_capital=cfg.risk.initial_capital,
+        periods_per_year=cfg.metrics.periods_per_year,
+        risk_free_rate=cfg.metrics.risk_free_rate,
+        timezone=cfg.session.timezone,
+    )
+
+
+def aggregate_metrics(
+    results: Mapping[str, BacktestResult], cfg: Config, combined: pd.DataFrame | None = None
+) -> dict:
+    """Aggregate metrics: all trades, every symbol's sessions, the combined equity (computed unless
+    given) and summed capital."""
+    trades = pd.concat([r.trades for r in results.values()], ignore_index=True)
+    sessions = pd.concat([r.sessions for r in results.values()], ignore_index=True)
+    if combined is None:
+        combined = combine_equity({s: r.equity for s, r in results.items()}, cfg.risk.initial_capital)
+    return compute_metrics(
+        trades,
+        combined,
+        sessions,
+        initial_capital=cfg.risk.initial_capital * len(results),
+        periods_per_year=cfg.metrics.periods_per_year,
+        risk_free_rate=cfg.metrics.risk_free_rate,
+        symbols=list(results),
+        timezone=cfg.session.timezone,
+    )

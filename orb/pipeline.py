@@ -1,7 +1,8 @@
 """One run: per symbol load -> backtest -> metrics; then aggregate and write the run folder.
 
-Data flows one way (layout-example.md). The run's files are staged in a hidden folder that is renamed
-into place only when everything is written, so a failure or Ctrl-C leaves no visible run.
+Data flows one way (docs/architecture.md); orb.runs.write writes the files. They are staged in a
+hidden folder that is renamed into place only when everything is written, so a failure or Ctrl-C
+leaves no visible run.
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 from loguru import logger
 
@@ -24,24 +24,25 @@ from orb.config import Config
 from orb.data import LoadedBars, load_symbol
 from orb.engine import BacktestResult, EventLoopBacktest
 from orb.errors import DataError, SourceUnavailableError
-from orb.metrics import compute_metrics, drawdowns
-from orb.writer import (
-    base_run_id,
-    ensure_writable,
+from orb.metrics import aggregate_metrics, combine_equity, symbol_metrics
+from orb.runs.layout import RUN_LOG
+from orb.runs.write import (
+    BacktestArtifacts,
+    MonteCarloArtifact,
     finish_manifest,
     publish,
-    reserve_run_id,
     staging,
-    sweep_stale,
-    write_csv,
-    write_json,
-    write_parquet,
+    start_run,
+    write_backtest,
 )
+from orb.schema import RunMode, SessionStatus, SkipReason
 
-if TYPE_CHECKING:
-    from orb.research.runner import MonteCarloRequest
-
-ROUTINE_SKIPS = {"warmup", "width_below_min", "width_above_max", "zero_width"}
+ROUTINE_SKIPS = {
+    SkipReason.WARMUP,
+    SkipReason.WIDTH_BELOW_MIN,
+    SkipReason.WIDTH_ABOVE_MAX,
+    SkipReason.ZERO_WIDTH,
+}
 LIBRARIES = ("pandas", "numpy", "pyarrow", "pydantic", "exchange_calendars", "rich", "loguru")
 
 
@@ -60,7 +61,6 @@ class RunRequest:
     report: bool = False
     quiet: bool = False
     command: str = ""
-    monte_carlo: MonteCarloRequest | None = None  # --monte-carlo N: bootstrap all_trades (orb.research)
 
 
 @dataclass(frozen=True)
@@ -70,45 +70,7 @@ class RunOutcome:
     failures: dict[str, str]
     skipped: dict[str, dict[str, int]]
     wall_seconds: float
-
-
-def combine_equity(equities: dict[str, pd.DataFrame], initial_capital: float) -> pd.DataFrame:
-    """Sum of symbol equities (and cum_r) over the union of timestamps, each carried forward
-    (strategy.md 7); a symbol counts its initial capital before its first row."""
-    ns = {sym: pd.DatetimeIndex(eq["timestamp"]).as_unit("ns").asi8 for sym, eq in equities.items()}
-    stamps = np.unique(np.concatenate(list(ns.values())))
-    total_eq = np.zeros(len(stamps))
-    total_r = np.zeros(len(stamps))
-    for sym, eq in equities.items():
-        # the last row at or before each stamp (rows are sorted by time; ties keep the latest)
-        pos = np.searchsorted(ns[sym], stamps, side="right") - 1
-        has = pos >= 0
-        total_eq += np.where(has, eq["equity"].to_numpy()[np.maximum(pos, 0)], initial_capital)
-        total_r += np.where(has, eq["cum_r"].to_numpy()[np.maximum(pos, 0)], 0.0)
-    capital = initial_capital * len(equities)
-    dd_pct, dd_r = drawdowns(total_eq, total_r, initial_equity=capital)
-    return pd.DataFrame(
-        {
-            "timestamp": pd.to_datetime(stamps, utc=True),
-            "equity": total_eq,
-            "cum_r": total_r,
-            "drawdown_pct": dd_pct,
-            "drawdown_r": dd_r,
-        }
-    )
-
-
-def symbol_metrics(result: BacktestResult, cfg: Config) -> dict:
-    """run-format.md metrics of one symbol's backtest."""
-    return compute_metrics(
-        result.trades,
-        result.equity,
-        result.sessions,
-        initial_capital=cfg.risk.initial_capital,
-        periods_per_year=cfg.metrics.periods_per_year,
-        risk_free_rate=cfg.metrics.risk_free_rate,
-        timezone=cfg.session.timezone,
-    )
+    montecarlo: dict | None = None  # montecarlo_summary.json, when the run has one
 
 
 def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], dict[str, str]]:
@@ -179,15 +141,16 @@ def _backtest_all(
             res = results[sym]
             _log_skips(sym, res.sessions)
             logger.info(
-                f"{sym}: {len(res.trades)} trades over {len(res.sessions)} sessions "
-                f"({int((res.sessions['status'] == 'skipped').sum())} skipped)"
+                f"{sym}: {console.plural(len(res.trades), 'trade')} over "
+                f"{console.plural(len(res.sessions), 'session')} "
+                f"({int((res.sessions['status'] == SessionStatus.SKIPPED).sum())} skipped)"
             )
     return results
 
 
 def _log_skips(sym: str, sessions: pd.DataFrame) -> None:
     """Each skipped session with its reason: data problems at WARNING, warm-up and filters at DEBUG."""
-    skipped = sessions[sessions["status"] == "skipped"]
+    skipped = sessions[sessions["status"] == SessionStatus.SKIPPED]
     for day, reason in zip(skipped["session_date"], skipped["skip_reason"], strict=True):
         level = "DEBUG" if reason in ROUTINE_SKIPS else "WARNING"
         logger.log(level, f"{sym} {day}: session skipped ({reason})")
@@ -219,58 +182,31 @@ def _versions(source: str) -> dict[str, str]:
     return out
 
 
-def _write_symbol(tmp: Path, sym: str, res: BacktestResult, metrics: dict) -> None:
-    write_parquet(res.trades, tmp / f"{sym}_trades.parquet")
-    write_parquet(res.fills, tmp / f"{sym}_fills.parquet")
-    write_parquet(res.equity, tmp / f"{sym}_equity.parquet")
-    write_parquet(res.sessions, tmp / f"{sym}_sessions.parquet")
-    write_parquet(res.events, tmp / f"{sym}_events.parquet")
-    write_parquet(res.bars.reset_index(), tmp / f"{sym}_bars.parquet")
-    write_json(metrics, tmp / f"{sym}_metrics.json")
+Analysis = Callable[[pd.DataFrame], MonteCarloArtifact]  # all_trades -> extra files of the run
 
 
-def run(request: RunRequest, cfg: Config) -> RunOutcome:
-    """Execute a run end to end; raise OrbError when nothing could be saved."""
+def run(request: RunRequest, cfg: Config, analyse: Analysis | None = None) -> RunOutcome:
+    """Execute a run end to end; raise OrbError when nothing could be saved.
+
+    `analyse` (the CLI's --monte-carlo) gets the run's all_trades; its result is written into the run."""
     started = time.perf_counter()
-    ensure_writable(request.output_dir)
-    for stale in sweep_stale(request.output_dir):
-        logger.debug(f"removed the temp folder of a crashed run: {stale}")
-    run_id = reserve_run_id(request.output_dir, base_run_id(datetime.now(), request.run_name))
+    run_id = start_run(request.output_dir, request.run_name)
     with staging(request.output_dir, run_id) as tmp:
-        sink = console.add_run_log(tmp / "run.log")
+        sink = console.add_run_log(tmp / RUN_LOG)
         try:
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
             loaded, failures = load_all(request, cfg)
             if not loaded:
                 raise no_data_error(failures)
-            results = _backtest_all(loaded, request, cfg)
-            per_symbol = {sym: symbol_metrics(res, cfg) for sym, res in results.items()}
-            aggregate = aggregate_metrics(results, cfg)
-            for sym, res in results.items():
-                _write_symbol(tmp, sym, res, per_symbol[sym])
-            all_trades = pd.concat([r.trades for r in results.values()], ignore_index=True).sort_values(
-                ["entry_time", "symbol"], kind="stable", ignore_index=True
-            )
-            write_parquet(all_trades, tmp / "all_trades.parquet")
-            write_csv(all_trades, tmp / "all_trades.csv")
-            if request.monte_carlo is not None:
-                from orb.research.runner import monte_carlo_files
-
-                monte_carlo_files(all_trades, tmp, request.monte_carlo, cfg.data.seed)
-            write_parquet(
-                combine_equity({s: r.equity for s, r in results.items()}, cfg.risk.initial_capital),
-                tmp / "combined_equity.parquet",
-            )
-            metrics = {"aggregate": aggregate, "per_symbol": per_symbol}
-            write_json(metrics, tmp / "metrics.json")
-            write_json(cfg.to_dict(), tmp / "config.json")
+            artifacts = backtest_artifacts(_backtest_all(loaded, request, cfg), cfg, analyse)
+            write_backtest(tmp, artifacts)
             manifest = build_manifest(request, cfg, run_id, loaded, failures, time.perf_counter() - started)
             finish_manifest(tmp, manifest)
-            if request.report:  # reports read the staged run through orb.results, so after a manifest
+            if request.report:  # the report reads the staged run through orb.runs.read: after a manifest
                 from orb.report import write_report
 
-                for sym in results:
+                for sym in artifacts.results:
                     logger.info(f"{sym}: report {write_report(tmp, sym).name}")
                 manifest["wall_time_seconds"] = round(time.perf_counter() - started, 3)
                 finish_manifest(tmp, manifest)
@@ -278,26 +214,32 @@ def run(request: RunRequest, cfg: Config) -> RunOutcome:
             logger.remove(sink)
         run_dir = publish(tmp, request.output_dir, run_id)
     skipped = {
-        sym: res.sessions.loc[res.sessions["status"] == "skipped", "skip_reason"].value_counts().to_dict()
-        for sym, res in results.items()
+        sym: res.sessions.loc[res.sessions["status"] == SessionStatus.SKIPPED, "skip_reason"]
+        .value_counts()
+        .to_dict()
+        for sym, res in artifacts.results.items()
     }
-    return RunOutcome(run_dir, metrics, failures, skipped, time.perf_counter() - started)
+    metrics = {"aggregate": artifacts.aggregate, "per_symbol": artifacts.per_symbol}
+    mc = artifacts.montecarlo.summary() if artifacts.montecarlo is not None else None
+    return RunOutcome(run_dir, metrics, failures, skipped, time.perf_counter() - started, mc)
 
 
-def aggregate_metrics(results: dict[str, BacktestResult], cfg: Config) -> dict:
-    """Aggregate metrics: all trades, every symbol's sessions, the combined equity and summed capital."""
-    trades = pd.concat([r.trades for r in results.values()], ignore_index=True)
-    sessions = pd.concat([r.sessions for r in results.values()], ignore_index=True)
+def backtest_artifacts(
+    results: dict[str, BacktestResult], cfg: Config, analyse: Analysis | None = None
+) -> BacktestArtifacts:
+    """Metrics, all_trades and the combined equity of the symbols' results (each built once)."""
+    all_trades = pd.concat([r.trades for r in results.values()], ignore_index=True).sort_values(
+        ["entry_time", "symbol"], kind="stable", ignore_index=True
+    )
     combined = combine_equity({s: r.equity for s, r in results.items()}, cfg.risk.initial_capital)
-    return compute_metrics(
-        trades,
-        combined,
-        sessions,
-        initial_capital=cfg.risk.initial_capital * len(results),
-        periods_per_year=cfg.metrics.periods_per_year,
-        risk_free_rate=cfg.metrics.risk_free_rate,
-        symbols=list(results),
-        timezone=cfg.session.timezone,
+    return BacktestArtifacts(
+        results=results,
+        per_symbol={sym: symbol_metrics(res, cfg) for sym, res in results.items()},
+        aggregate=aggregate_metrics(results, cfg, combined),
+        all_trades=all_trades,
+        combined_equity=combined,
+        config=cfg.to_dict(),
+        montecarlo=analyse(all_trades) if analyse is not None else None,
     )
 
 
@@ -308,7 +250,7 @@ def build_manifest(
     loaded: dict[str, LoadedBars],
     failures: dict[str, str],
     wall: float,
-    mode: str = "backtest",
+    mode: str = RunMode.BACKTEST,
 ) -> dict:
     """manifest.json without its file hashes (run-format.md); dates default to the data's own."""
     tz = cfg.session.timezone
@@ -320,7 +262,7 @@ def build_manifest(
         "command": request.command,
         "symbols": list(loaded),
         "failed_symbols": failures,
-        "mode": mode,
+        "mode": str(mode),
         "start": str(request.start or first),
         "end": str(request.end or last),
         "interval": cfg.data.interval,

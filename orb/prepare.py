@@ -188,36 +188,12 @@ def session_arrays(
         ends = np.minimum(np.maximum(ends, starts), stops)
 
     # Skip reasons, in the order they become known (strategy.md 1, 2).
-    need_atr = (
-        cfg.trade.stop_mode in (StopMode.ATR, StopMode.ATR_CAPPED)
-        or cfg.orb.min_width_atr is not None
-        or cfg.orb.max_width_atr is not None
-        or cfg.entry.buffer_atr > 0
-    )
     if cfg.orb.validate_or:
         interval = cfg.data.interval_minutes
         invalid = validate_or(o, h, lo, c, v, offset, starts, or_end, or_minutes, dirty, interval)
     else:
         invalid = [""] * n_ses
-    width = or_high - or_low
-    with np.errstate(invalid="ignore", divide="ignore"):
-        width_atr = width / atr
-    skip: list[str] = []
-    for s in range(n_ses):
-        reason = ""
-        if (need_atr and np.isnan(atr[s])) or adaptive_missing[s]:
-            reason = "warmup"
-        elif invalid[s]:  # with validation, an empty window is `missing_bar`
-            reason = invalid[s]
-        elif not has_or[s]:
-            reason = "no_or_bars"
-        elif width[s] == 0:
-            reason = "zero_width"
-        elif cfg.orb.min_width_atr is not None and width_atr[s] < cfg.orb.min_width_atr:
-            reason = "width_below_min"
-        elif cfg.orb.max_width_atr is not None and width_atr[s] > cfg.orb.max_width_atr:
-            reason = "width_above_max"
-        skip.append(reason)
+    skip = _skip_reasons(cfg, or_high - or_low, atr, adaptive_missing, invalid, has_or)
 
     # Trigger levels (strategy.md 3, 9.17).
     buffer = cfg.entry.buffer_fixed + (cfg.entry.buffer_atr * atr if cfg.entry.buffer_atr > 0 else 0.0)
@@ -232,20 +208,7 @@ def session_arrays(
     else:
         adx_weak = np.zeros(n_ses, dtype=bool)
 
-    # rel_volume (9.13, 9.16): today's first-N-minute volume vs the same window of prior sessions.
-    rv = cfg.confluence.rel_volume
-    relvol_flag = np.zeros(n_ses, dtype=bool)
-    for minutes in np.unique(or_minutes):
-        window_vol = np.bincount(ses[offset < minutes], weights=v[offset < minutes], minlength=n_ses)
-        csum = np.concatenate(([0.0], np.cumsum(window_vol)))
-        idx = np.arange(n_ses)
-        enough = idx >= rv.lookback_sessions
-        lb = np.maximum(idx - rv.lookback_sessions, 0)
-        prior_mean = (csum[idx] - csum[lb]) / rv.lookback_sessions
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ok = enough & (prior_mean > 0) & (window_vol / prior_mean >= rv.min_ratio)
-        relvol_flag = np.where(or_minutes == minutes, ok, relvol_flag)
-
+    relvol_flag = _relvol_flags(cfg, v, ses, offset, or_minutes)
     prev_high = np.concatenate(([np.nan], d_high[:-1]))
     prev_low = np.concatenate(([np.nan], d_low[:-1]))
     return (
@@ -269,6 +232,53 @@ def session_arrays(
             prev_low=prev_low,
         ),
     )
+
+
+def _skip_reasons(cfg: Config, width, atr, adaptive_missing, invalid: list[str], has_or) -> list[str]:
+    """Per session the first reason not to trade it (strategy.md 1, 2), "" when none."""
+    need_atr = (
+        cfg.trade.stop_mode in (StopMode.ATR, StopMode.ATR_CAPPED)
+        or cfg.orb.min_width_atr is not None
+        or cfg.orb.max_width_atr is not None
+        or cfg.entry.buffer_atr > 0
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        width_atr = width / atr
+    skip: list[str] = []
+    for s in range(len(width)):
+        reason = ""
+        if (need_atr and np.isnan(atr[s])) or adaptive_missing[s]:
+            reason = "warmup"
+        elif invalid[s]:  # with validation, an empty window is `missing_bar`
+            reason = invalid[s]
+        elif not has_or[s]:
+            reason = "no_or_bars"
+        elif width[s] == 0:
+            reason = "zero_width"
+        elif cfg.orb.min_width_atr is not None and width_atr[s] < cfg.orb.min_width_atr:
+            reason = "width_below_min"
+        elif cfg.orb.max_width_atr is not None and width_atr[s] > cfg.orb.max_width_atr:
+            reason = "width_above_max"
+        skip.append(reason)
+    return skip
+
+
+def _relvol_flags(cfg: Config, v, ses, offset, or_minutes) -> np.ndarray:
+    """rel_volume (9.13, 9.16): today's first-N-minute volume vs the same window of prior sessions."""
+    n_ses = len(or_minutes)
+    rv = cfg.confluence.rel_volume
+    relvol_flag = np.zeros(n_ses, dtype=bool)
+    for minutes in np.unique(or_minutes):
+        window_vol = np.bincount(ses[offset < minutes], weights=v[offset < minutes], minlength=n_ses)
+        csum = np.concatenate(([0.0], np.cumsum(window_vol)))
+        idx = np.arange(n_ses)
+        enough = idx >= rv.lookback_sessions
+        lb = np.maximum(idx - rv.lookback_sessions, 0)
+        prior_mean = (csum[idx] - csum[lb]) / rv.lookback_sessions
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ok = enough & (prior_mean > 0) & (window_vol / prior_mean >= rv.min_ratio)
+        relvol_flag = np.where(or_minutes == minutes, ok, relvol_flag)
+    return relvol_flag
 
 
 def prepare(cfg: Config, bars: pd.DataFrame, start: date | None = None, end: date | None = None) -> Prepared:

@@ -1,6 +1,6 @@
 """`SYM_report.html`: one symbol of a run as a self-contained page that opens offline.
 
-Everything is read from the run folder through `orb.results`; plotly's JavaScript is embedded once
+Everything is read from the run folder through `orb.runs.read`; plotly's JavaScript is embedded once
 in the page head and every figure is a plain div (no CDN, no network). `session_replay` is also used by
 the dashboard, so both draw a session from the same run files the same way.
 """
@@ -18,8 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from orb import __version__, charts, results
+from orb import __version__, charts
 from orb.config import INTERVAL_MINUTES
+from orb.runs import read as results
 
 KPI_KEYS = (
     "total_trades",
@@ -51,14 +52,10 @@ TRADE_LIST_COLUMNS = (
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
-def replay_settings(config: Mapping[str, Any], atr: float | None) -> dict[str, float | int]:
-    """Trigger buffer, breakeven offset and bar minutes of a run's resolved config (strategy.md 3, 5)."""
-    entry, trade = config.get("entry", {}), config.get("trade", {})
-    atr_value = 0.0 if atr is None or pd.isna(atr) else float(atr)
+def replay_settings(config: Mapping[str, Any]) -> dict[str, float | int]:
+    """Breakeven offset and bar minutes of a run's resolved config (strategy.md 5)."""
     return {
-        "trigger_buffer": float(entry.get("buffer_fixed", 0.0))
-        + float(entry.get("buffer_atr", 0.0)) * atr_value,
-        "be_buffer": float(trade.get("be_buffer", 0.0)),
+        "be_buffer": float(config.get("trade", {}).get("be_buffer", 0.0)),
         "interval_minutes": INTERVAL_MINUTES.get(str(config.get("data", {}).get("interval", "1m")), 1),
     }
 
@@ -79,7 +76,7 @@ def session_replay(
 ) -> go.Figure:
     """The replay figure of one session of `symbol` in a run (frames may be passed in to avoid re-reading)."""
     day = pd.Timestamp(session_date).date()
-    config = results.load_config(run_path)
+    config = results.load_run_config(run_path)
     trades = results.load_trades(run_path, symbol) if trades is None else trades
     fills = results.load_fills(run_path, symbol) if fills is None else fills
     sessions = results.load_sessions(run_path, symbol) if sessions is None else sessions
@@ -87,16 +84,15 @@ def session_replay(
     day_fills = fills[fills["trade_id"].isin(day_trades["trade_id"])]
     row = sessions[pd.to_datetime(sessions["session_date"]).dt.date == day]
     or_args: dict[str, Any] = {}
-    atr = None
     if len(row):
         first = row.iloc[0]
-        atr = first.get("atr")
         if pd.notna(first.get("or_high")) and pd.notna(first.get("or_low")):
             or_args = {
                 "or_high": float(first["or_high"]),
                 "or_low": float(first["or_low"]),
                 "or_minutes": int(first["or_minutes"]),
             }
+        or_args |= {key: first.get(key) for key in ("long_trigger", "short_trigger")}
     bars = results.load_bars(run_path, symbol, day)
     return charts.session_replay_figure(
         bars,
@@ -105,7 +101,7 @@ def session_replay(
         symbol=symbol,
         tz=timezone_of(config),
         **or_args,
-        **replay_settings(config, atr),
+        **replay_settings(config),
     )
 
 
@@ -272,7 +268,7 @@ def render_report(run_path: Path, symbol: str) -> str:
     run = Path(run_path)
     sym = results.validate_symbol(symbol)
     manifest = results.load_manifest(run)
-    config = results.load_config(run)
+    config = results.load_run_config(run)
     metrics = results.load_symbol_metrics(run, sym)
     trades = results.load_trades(run, sym)
     fills = results.load_fills(run, sym)
@@ -303,11 +299,11 @@ def render_report(run_path: Path, symbol: str) -> str:
             "<h2>Trade statistics</h2>",
             '<div class="grid2">',
             figs.html(charts.r_distribution_figure(trades)),
-            figs.html(charts.exit_reason_figure(trades)),
+            figs.html(charts.exit_reason_figure(trades, metrics)),
             "</div>",
             figs.html(charts.time_of_day_figure(trades, tz=tz)),
             figs.html(charts.monthly_heatmap_figure(trades)),
-            figs.html(charts.long_short_figure(trades)),
+            figs.html(charts.long_short_figure(trades, metrics)),
             figs.html(charts.factor_attribution_figure(trades)),
             "<h2>Session replays</h2>",
         ]

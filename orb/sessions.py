@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from orb.errors import UsageError
+from orb.errors import RequestError
 
 EARLIEST = pd.Timestamp("1990-01-01")
 _CALENDARS: dict[str, object] = {}
@@ -54,7 +54,7 @@ def _build(code: str, start: str, end: str):
             warnings.simplefilter("ignore", DeprecationWarning)
             return xcals.get_calendar(code, start=start, end=end)
     except xcals.errors.InvalidCalendarName:
-        raise UsageError(f"unknown exchange calendar {code!r} in session.calendar; use e.g. XNYS") from None
+        raise RequestError(f"unknown exchange calendar {code!r} in session.calendar; use e.g. XNYS") from None
 
 
 def _cache_file(code: str, first: int, last: int) -> Path | None:
@@ -68,7 +68,7 @@ def _cache_file(code: str, first: int, last: int) -> Path | None:
     except Exception:  # noqa: BLE001 - no version, no disk copy
         return None
     base = Path(folder) if folder else Path.home() / ".cache" / "orb" / "calendars"
-    return base / f"{code}_{first}_{last}_xcals{lib}.npz"
+    return base / f"{code}_{first}_{last}_xcals{lib}_v2.npz"
 
 
 def _read_cached(path: Path | None) -> pd.DataFrame | None:
@@ -76,10 +76,10 @@ def _read_cached(path: Path | None) -> pd.DataFrame | None:
         return None
     try:
         with np.load(path) as z:
-            days, opens, closes, early = z["days"], z["open"], z["close"], z["early_close"]
+            days, opens, closes = z["days"], z["open"], z["close"]
     except Exception:  # noqa: BLE001 - an unreadable copy is rebuilt
         return None
-    return _table(days, opens, closes, early)
+    return _table(days, opens, closes)
 
 
 def _write_cached(path: Path | None, table: pd.DataFrame) -> None:
@@ -94,20 +94,18 @@ def _write_cached(path: Path | None, table: pd.DataFrame) -> None:
                 days=table.index.as_unit("ns").asi8,
                 open=pd.DatetimeIndex(table["open"]).as_unit("ns").asi8,
                 close=pd.DatetimeIndex(table["close"]).as_unit("ns").asi8,
-                early_close=table["early_close"].to_numpy(),
             )
         os.replace(tmp, path)
     except OSError:
         return  # the disk copy is only a shortcut
 
 
-def _table(days: np.ndarray, opens: np.ndarray, closes: np.ndarray, early: np.ndarray) -> pd.DataFrame:
+def _table(days: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> pd.DataFrame:
     index = pd.DatetimeIndex(pd.to_datetime(days, unit="ns"), name="session_date")
     return pd.DataFrame(
         {
             "open": pd.to_datetime(opens, unit="ns", utc=True),
             "close": pd.to_datetime(closes, unit="ns", utc=True),
-            "early_close": early.astype(bool),
         },
         index=index,
     )
@@ -120,20 +118,17 @@ def _years_table(code: str, first: int, last: int) -> pd.DataFrame:
     if table is None:
         cal = _build(code, f"{first}-01-01", f"{last}-12-31")
         sched = cal.schedule
-        local_close = sched["close"].dt.tz_convert(cal.tz)
-        early = ((local_close.dt.hour * 60 + local_close.dt.minute) < 16 * 60).to_numpy()
         table = _table(
             pd.DatetimeIndex(sched.index).as_unit("ns").asi8,
             pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8,
             pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8,
-            early,
         )
         _write_cached(path, table)
     return table
 
 
 def sessions_table(code: str, start: date | str, end: date | str) -> pd.DataFrame:
-    """The schedule (`open`, `close` UTC, `early_close`) of whole years covering start - 1 year to
+    """The schedule (`open`, `close` UTC) of whole years covering start - 1 year to
     end + 1 year, built at most once per run unless a later call reaches outside it."""
     lo = max(pd.Timestamp(start).year - 1, EARLIEST.year)
     hi = max(pd.Timestamp(end).year, pd.Timestamp(start).year) + 1
@@ -148,7 +143,7 @@ def sessions_table(code: str, start: date | str, end: date | str) -> pd.DataFram
 
 
 def schedule(start: date | str, end: date | str, code: str = "XNYS") -> pd.DataFrame:
-    """Sessions with start <= session_date <= end: columns `open`, `close` (UTC) and `early_close`."""
+    """Sessions with start <= session_date <= end: columns `open` and `close` (UTC)."""
     return sessions_table(code, start, end).loc[pd.Timestamp(start) : pd.Timestamp(end)]
 
 
@@ -166,7 +161,7 @@ def recent_sessions(last: date | str, count: int, code: str = "XNYS") -> tuple[p
     sessions = sessions_table(code, earliest, last).index
     pos = int(sessions.searchsorted(pd.Timestamp(last), side="right")) - 1
     if pos < 0:
-        raise UsageError(f"no trading session on or before {last}")
+        raise RequestError(f"no trading session on or before {last}")
     return sessions[max(pos - count + 1, 0)], sessions[pos]
 
 

@@ -146,7 +146,10 @@ class DevTools:
 
     async def screenshot(self, path: Path) -> None:
         shot = await self.call("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(shot["data"]))
+        try:
+            path.write_bytes(base64.b64decode(shot["data"]))
+        except OSError as exc:
+            raise SystemExit(f"error: cannot write {path} ({exc.strerror}); check --out") from None
 
 
 def tab_file(out: Path, tab: str | None) -> Path:
@@ -187,6 +190,19 @@ async def capture(ws_url: str, url: str, out: Path, tabs: list[str], width: int,
     return saved
 
 
+def check_paths(runs_dir: Path, out: Path) -> None:
+    """One error line (exit 1), before anything starts, when --runs-dir or the folder of --out is unusable."""
+    if not runs_dir.is_dir():
+        raise SystemExit(
+            f"error: --runs-dir {runs_dir} is not a folder; pass the folder that holds the run folders"
+        )
+    folder = out.parent
+    if not folder.is_dir():
+        raise SystemExit(f"error: --out {out}: the folder {folder} does not exist; create it or pick another")
+    if not os.access(folder, os.W_OK):
+        raise SystemExit(f"error: --out {out}: the folder {folder} is not writable; pick another")
+
+
 def stop(proc: subprocess.Popen) -> None:
     """Stop a process this script started (its own session, so its children go too)."""
     if proc.poll() is None:
@@ -207,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=2000)
     parser.add_argument("--browser", help="Chromium binary (default: first found on PATH)")
     args = parser.parse_args(argv)
+    check_paths(args.runs_dir, args.out)
     browser = find_browser(args.browser)
     port = free_port()
     app = start_streamlit(args.runs_dir.resolve(), port)

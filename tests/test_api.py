@@ -47,6 +47,8 @@ def own_runs(tmp_path, real_run):
 
 
 def _value(v):
+    if v is pd.NaT:  # a nullable time (breakeven_time) is JSON null
+        return None
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     if isinstance(v, date):

@@ -52,6 +52,7 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    process.stdout.close()  # the pipe is ours to close (an open one is a ResourceWarning)
 
 
 def _raw_get(port: int, target: str) -> tuple[int, str]:

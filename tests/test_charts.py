@@ -60,6 +60,7 @@ def _trade(**overrides) -> dict:
         "or_low": 100.0,
         "or_minutes": 15,
         "score": 3.0,
+        "breakeven_time": _ts("2024-01-03 15:06"),  # the bar after the T1 fill
         "factor_rel_volume": 1,
         "factor_vwap": 1,
         "factor_price_action": 1,
@@ -181,6 +182,15 @@ def test_exit_reason_breakdown_counts_and_totals_per_reason():
     assert counts.marker.color[2] == charts.NEG
 
 
+def test_exit_reason_counts_come_from_the_metrics_when_given():
+    """metrics.json holds the counts per reason: the figure shows them, the R totals come from the trades."""
+    fig = charts.exit_reason_figure(BOOK, {"exit_reasons": {"target": 5, "eod": 1, "stop": 2}})
+    counts, totals = fig.data
+    assert list(counts.y) == ["target", "eod", "stop"]
+    assert list(counts.x) == [5, 1, 2]
+    assert list(totals.x) == [2.0, 0.5, -2.0]
+
+
 def test_time_of_day_groups_by_weekday_and_local_entry_hour_across_dst():
     fig = charts.time_of_day_figure(BOOK)
     by_day, by_hour = fig.data
@@ -210,6 +220,14 @@ def test_long_short_compares_the_two_sides():
     assert list(trades.x) == ["Long", "Short"]
     assert list(trades.y) == [3, 1]
     assert list(win_rate.y) == pytest.approx([2 / 3, 0.0])
+    assert list(total.y) == pytest.approx([1.5, -1.0])
+
+
+def test_long_short_trades_and_win_rates_come_from_the_metrics_when_given():
+    metrics = {"long_trades": 30, "short_trades": 10, "long_win_rate": 0.5, "short_win_rate": None}
+    trades, win_rate, total = charts.long_short_figure(BOOK, metrics).data
+    assert list(trades.y) == [30, 10]
+    assert list(win_rate.y)[0] == 0.5 and math.isnan(list(win_rate.y)[1])
     assert list(total.y) == pytest.approx([1.5, -1.0])
 
 
@@ -265,7 +283,9 @@ def test_empty_trades_give_a_message_not_an_error():
 def test_replay_draws_or_box_triggers_levels_and_markers_at_fill_prices_and_local_times():
     bars = _session_bars()
     trade = pd.DataFrame([_trade()])
-    fig = charts.session_replay_figure(bars, trade, _fills(), symbol="SPY")
+    fig = charts.session_replay_figure(
+        bars, trade, _fills(), long_trigger=101.0, short_trigger=100.0, symbol="SPY"
+    )
     names = _names(fig)
     for name in (
         "Price", "Volume", "Opening range (15 min)", "Long trigger", "Short trigger", "Entry",
@@ -316,6 +336,7 @@ def test_replay_of_a_short_with_buffered_triggers_and_a_stop_exit():
     short = _trade(
         side="short", entry_price=99.99, stop_price=101.0, r_per_share=1.01, t1_price=98.98, t2_price=98.475,
         target_price=96.96, exit_time=_ts("2024-01-03 15:00"), exit_reason="stop", r_multiple=-1.02,
+        breakeven_time=None,
     )  # fmt: skip
     fills = pd.DataFrame(
         {
@@ -328,7 +349,9 @@ def test_replay_of_a_short_with_buffered_triggers_and_a_stop_exit():
             "commission": [0.35, 0.35],
         }
     )
-    fig = charts.session_replay_figure(bars, pd.DataFrame([short]), fills, trigger_buffer=0.05)
+    fig = charts.session_replay_figure(
+        bars, pd.DataFrame([short]), fills, long_trigger=101.05, short_trigger=99.95
+    )
     assert _trace(fig, "Entry").marker.symbol == "triangle-down"
     assert set(_trace(fig, "Long trigger").y) == {101.05}
     assert set(_trace(fig, "Short trigger").y) == {99.95}
@@ -342,7 +365,12 @@ def test_replay_moves_the_stop_to_breakeven_when_t1_is_reached_without_a_fill():
     bars = _session_bars()
     first_touch = bars.index[bars["high"] >= 102.02][0]
     assert _ts("2024-01-03 14:50") < first_touch < _ts("2024-01-03 18:00")
-    trade = _trade(t1_filled=False, shares=1, exit_time=_ts("2024-01-03 18:00"))
+    trade = _trade(
+        t1_filled=False,
+        shares=1,
+        exit_time=_ts("2024-01-03 18:00"),
+        breakeven_time=first_touch + pd.Timedelta(minutes=1),  # as the engine writes it
+    )
     fills = _fills()
     fills = fills[fills["kind"] != "t1"].assign(time=[_ts("2024-01-03 14:50"), _ts("2024-01-03 18:00")])
     fig = charts.session_replay_figure(bars, pd.DataFrame([trade]), fills, be_buffer=0.02)
@@ -355,7 +383,7 @@ def test_replay_moves_the_stop_to_breakeven_when_t1_is_reached_without_a_fill():
 def test_replay_without_trades_still_shows_the_session_and_or():
     fig = charts.session_replay_figure(
         _session_bars().reset_index(), pd.DataFrame([_trade()]).iloc[0:0], _fills().iloc[0:0],
-        or_high=101.0, or_low=100.0, or_minutes=15,
+        or_high=101.0, or_low=100.0, or_minutes=15, long_trigger=101.0, short_trigger=100.0,
     )  # fmt: skip
     assert {"Price", "Opening range (15 min)", "Long trigger"} <= set(_names(fig))
     assert "Entry" not in _names(fig)
@@ -365,7 +393,7 @@ def test_replay_of_two_trades_keeps_one_legend_entry_per_kind():
     bars = _session_bars()
     second = _trade(
         trade_id=2, entry_time=_ts("2024-01-03 17:00"), entry_price=102.3, stop_price=101.3,
-        exit_time=_ts("2024-01-03 17:30"), exit_reason="stop", t1_price=103.3,
+        exit_time=_ts("2024-01-03 17:30"), exit_reason="stop", t1_price=103.3, breakeven_time=None,
     )  # fmt: skip
     fills = pd.concat(
         [

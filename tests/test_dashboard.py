@@ -22,7 +22,7 @@ import pytest
 from run_fixtures import run_backtest
 from streamlit.testing.v1 import AppTest
 
-from orb import results
+from orb.runs import read as results
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "streamlit_app.py")
@@ -270,7 +270,7 @@ def test_config_and_manifest_are_shown(runs, monkeypatch):
     at = app(runs["one"], monkeypatch)
     run_id = at.selectbox(key="run_picker").value
     shown = [json.loads(j.proto.body) for j in at.json]
-    assert results.load_config(runs["one"] / run_id) in shown
+    assert results.load_run_config(runs["one"] / run_id) in shown
     assert any(body.get("run_id") == run_id for body in shown)
 
 

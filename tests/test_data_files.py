@@ -12,7 +12,7 @@ import pytest
 
 from orb.config import load_config
 from orb.data import load_symbol
-from orb.errors import DataError, NoDataError, UsageError
+from orb.errors import DataError, NoDataError, RequestError
 from tests.data_fixtures import NY, real
 
 PYALGO = ("pyalgotrade_nt-spy-minute-2011-01.csv", "pyalgotrade_nt-spy-minute-2011-03.csv")
@@ -337,7 +337,7 @@ def test_unsupported_suffix_is_an_error(tmp_path):
 
 
 def test_file_source_needs_a_path():
-    with pytest.raises(UsageError, match="--data"):
+    with pytest.raises(RequestError, match="--data"):
         load_symbol("SPY", config=load_config(), start=date(2024, 3, 1), end=date(2024, 3, 1), source="file")
 
 

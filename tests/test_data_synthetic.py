@@ -17,7 +17,7 @@ from orb.config import load_config
 from orb.data import load_symbol, validate_symbol
 from orb.data.bars import bars_sha256
 from orb.data.synthetic import generate_bars, symbol_profile
-from orb.errors import UsageError
+from orb.errors import RequestError
 from orb.sessions import schedule
 
 NY = "America/New_York"
@@ -262,16 +262,16 @@ def test_valid_symbols_are_upper_cased(given, expected):
 
 @pytest.mark.parametrize("bad", ["", "SP Y", "SPY;rm", "../etc", "SPY_1", "A" * 16])
 def test_invalid_symbols_are_usage_errors_naming_the_symbol(bad):
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(RequestError) as err:
         validate_symbol(bad)
     assert repr(bad) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_unknown_source_and_empty_ranges_are_usage_errors():
     config = load_config()
-    with pytest.raises(UsageError, match="unknown data source 'csv'"):
+    with pytest.raises(RequestError, match="unknown data source 'csv'"):
         load_symbol("SPY", config=config, start=date(2024, 1, 2), end=date(2024, 1, 3), source="csv")
-    with pytest.raises(UsageError, match="after"):
+    with pytest.raises(RequestError, match="after"):
         load_symbol("SPY", config=config, start=date(2024, 1, 3), end=date(2024, 1, 2), source="synthetic")
-    with pytest.raises(UsageError, match="no XNYS trading session between 2024-01-06 and 2024-01-07"):
+    with pytest.raises(RequestError, match="no XNYS trading session between 2024-01-06 and 2024-01-07"):
         load_symbol("SPY", config=config, start=date(2024, 1, 6), end=date(2024, 1, 7), source="synthetic")

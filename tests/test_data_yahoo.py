@@ -28,7 +28,7 @@ from orb.data.yahoo import (
     fetch_yahoo,
     normalize_yahoo,
 )
-from orb.errors import DataError, NoDataError, SourceUnavailableError, UsageError
+from orb.errors import DataError, NoDataError, RequestError, SourceUnavailableError
 from orb.sessions import recent_sessions, schedule
 from tests.data_fixtures import (
     NY,
@@ -61,7 +61,7 @@ def config(**overrides):
 
 def test_one_minute_request_older_than_30_days_is_refused_with_the_alternatives():
     today = date(2024, 6, 28)
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(RequestError) as err:
         check_yahoo_request("1m", today - timedelta(days=30), today, today)
     message = str(err.value)
     assert "\n" not in message
@@ -80,7 +80,7 @@ def test_one_minute_window_edge_is_29_days_back():
 def test_sub_hour_intervals_allow_60_days(interval):
     today = date(2024, 6, 28)
     check_yahoo_request(interval, today - timedelta(days=59), today, today)
-    with pytest.raises(UsageError, match="60 days") as err:
+    with pytest.raises(RequestError, match="60 days") as err:
         check_yahoo_request(interval, today - timedelta(days=60), today, today)
     assert "--data" in str(err.value) and "--synthetic" in str(err.value)
 
@@ -94,14 +94,14 @@ def test_sub_hour_intervals_allow_60_days(interval):
     ],
 )
 def test_impossible_requests_are_usage_errors(interval, start, end, words):
-    with pytest.raises(UsageError, match=words):
+    with pytest.raises(RequestError, match=words):
         check_yahoo_request(interval, start, end, date(2024, 6, 28))
 
 
 def test_refused_request_downloads_nothing():
     fetcher = CountingFetcher(real_history_fetcher)
     old = TODAY - timedelta(days=45)
-    with pytest.raises(UsageError, match="30 days"):
+    with pytest.raises(RequestError, match="30 days"):
         load_symbol(
             "SPY", config=config(), start=old, end=old + timedelta(days=3), source="yahoo", fetcher=fetcher
         )

@@ -15,10 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orb.config import hhmm_minutes, load_config, with_overrides
+from orb.engine import EventLoopBacktest
 from orb.sessions import schedule
-
-engine = pytest.importorskip("orb.engine")
-EventLoopBacktest = engine.EventLoopBacktest
 
 GRID = 0.05
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

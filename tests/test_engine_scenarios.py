@@ -18,10 +18,8 @@ import pytest
 from candles import bars, sessions_from, utc, warmup
 
 from orb.config import FACTOR_NAMES, load_config, with_overrides
+from orb.engine import EventLoopBacktest
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
-
-engine = pytest.importorskip("orb.engine")
-EventLoopBacktest = engine.EventLoopBacktest
 
 D = "2024-03-05"  # a normal Tuesday (EST, UTC-5)
 CAPITAL = 100_000.0
@@ -1851,3 +1849,96 @@ def test_s9_15_or_candle_entry_bar_must_be_before_cutoff() -> None:
     result = run({"entry.mode": "or_candle", "entry.cutoff": "09:32"}, day(*rows))
     assert result.trades.empty
     assert set(result.events["reason"]) <= {"cutoff"}
+
+
+# ---- what the views read instead of re-deriving: trigger levels and the breakeven move
+
+
+# fmt: off
+@pytest.mark.parametrize(
+    ("overrides", "sessions", "long_trigger", "short_trigger"),
+    [
+        ({}, day(*OR_ROWS, E_LONG, *QUIET_TAIL), 101.0, 100.0),  # OR 101 / 100, no buffer
+        ({"entry.buffer_fixed": 0.25}, day(*OR_ROWS, *QUIET_TAIL), 101.25, 99.75),  # OR +/- 0.25
+        # ATR(14) = 2.0 on D: OR +/- 0.125 * 2.0
+        ({"entry.buffer_atr": 0.125}, [*ATR_WARMUP, *day(*OR_ROWS, *QUIET_TAIL)], 101.25, 99.75),
+        # zero-width OR at 100 (skipped after the levels exist): both levels at 100
+        ({}, day(("09:30", 100.0, 100.0, 100.0, 100.0, 1000), ("09:31", 100.0, 100.0, 100.0, 100.0, 1000),
+                 *QUIET_TAIL), 100.0, 100.0),
+    ],
+    ids=["plain", "buffer_fixed", "buffer_atr", "zero_width_skipped"],
+)
+# fmt: on
+def test_s3_sessions_table_holds_the_trigger_levels(overrides, sessions, long_trigger, short_trigger) -> None:
+    row = run(overrides, sessions).sessions.iloc[-1]
+    assert row["long_trigger"] == approx(long_trigger)
+    assert row["short_trigger"] == approx(short_trigger)
+
+
+def test_s3_trigger_levels_are_nan_when_skipped_before_they_exist() -> None:
+    """buffer_atr needs ATR(14); without prior sessions the session is skipped (warmup), no level exists."""
+    row = run({"entry.buffer_atr": 0.125}, day(*OR_ROWS, E_LONG, *QUIET_TAIL)).sessions.iloc[0]
+    assert (row["status"], row["skip_reason"]) == ("skipped", "warmup")
+    assert pd.isna(row["long_trigger"]) and pd.isna(row["short_trigger"])
+
+
+# fmt: off
+@pytest.mark.parametrize(
+    ("overrides", "rows", "breakeven_time"),
+    [
+        (  # T1 filled at 09:33: the breakeven stop applies from the 09:34 bar
+            {},
+            [*OR_ROWS,
+             E_LONG,                                          # long 101.0
+             ("09:33", 101.1, 102.1, 101.05, 102.0, 1000),    # T1 102: 500 shares
+             ("09:34", 102.0, 102.1, 100.9, 101.0, 1000),     # breakeven 101: 500 exit at 101.0
+             ("09:35", 100.95, 100.98, 100.8, 100.9, 1000)],  # last bar, quiet
+            "09:34",
+        ),
+        (  # short mirror
+            {},
+            [*OR_ROWS,
+             E_SHORT,                                         # short 100.0
+             ("09:33", 99.9, 99.95, 98.9, 99.0, 1000),        # T1 99: 500 shares
+             ("09:34", 99.0, 100.1, 98.8, 100.0, 1000),       # breakeven 100: 500 exit at 100.0
+             ("09:35", 100.1, 100.2, 100.05, 100.1, 1000)],   # last bar, quiet
+            "09:34",
+        ),
+        (  # a T1 leg of 0 shares does not fill but reaching T1 still moves the stop (9.8)
+            {"risk.risk_per_trade": 0.00001},
+            [*OR_ROWS,
+             E_LONG,                                          # long 101.0, 1 share
+             ("09:33", 101.1, 102.1, 101.05, 102.0, 1000),    # reaches T1 102: no fill
+             ("09:34", 102.0, 102.05, 100.9, 101.0, 1000),    # breakeven 101: exit at 101.0
+             ("09:35", 100.95, 100.98, 100.8, 100.9, 1000)],  # last bar, quiet
+            "09:34",
+        ),
+        (  # full stop before T1: the stop never moved
+            {},
+            [*OR_ROWS,
+             E_LONG,                                          # long 101.0
+             ("09:33", 101.0, 101.05, 99.95, 100.5, 1000),    # stop 100
+             ("09:34", 100.5, 100.6, 100.4, 100.5, 1000)],    # last bar
+            None,
+        ),
+        (  # T1 on the session's last bar: the rest exits at the close, no bar under the breakeven stop
+            {},
+            [*OR_ROWS,
+             E_LONG,                                          # long 101.0
+             ("09:33", 101.1, 101.5, 101.0, 101.4, 1000),     # inside
+             ("09:34", 101.4, 102.1, 101.3, 101.8, 1000)],    # last bar: T1 102 for 500, eod 101.8
+            None,
+        ),
+    ],
+    ids=["long", "short", "zero_share_t1", "stopped_before_t1", "t1_on_last_bar"],
+)
+# fmt: on
+def test_s9_6_trades_table_holds_the_breakeven_move(overrides, rows, breakeven_time) -> None:
+    trades = run(overrides, day(*rows)).trades
+    assert len(trades) == 1
+    got = trades["breakeven_time"].iloc[0]
+    if breakeven_time is None:
+        assert pd.isna(got)
+    else:
+        assert pd.Timestamp(got) == ts(breakeven_time, D)
+    assert str(trades["breakeven_time"].dtype) == "datetime64[ns, UTC]"

@@ -9,14 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orb.research.montecarlo import (
-    BANDS_FILE,
-    PATHS_FILE,
-    SUMMARY_FILE,
-    _sorted_percentiles,
-    monte_carlo,
-    write_monte_carlo,
-)
+from orb.research.montecarlo import _sorted_percentiles, monte_carlo
+from orb.runs.layout import MONTECARLO_BANDS as BANDS_FILE
+from orb.runs.layout import MONTECARLO_PATHS as PATHS_FILE
+from orb.runs.layout import MONTECARLO_SUMMARY as SUMMARY_FILE
+from orb.runs.write import write_monte_carlo
 
 QS = ("p5", "p25", "p50", "p75", "p95")
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from orb.config import FACTOR_NAMES, Config, load_config, with_overrides
+from orb.engine import EventLoopBacktest
 from orb.sessions import schedule
 from tests.reference_engine import run_reference
 
@@ -325,7 +326,7 @@ EXACT_FIELDS = ("side", "entry_time", "exit_time", "exit_reason", "shares", "t1_
 
 @pytest.fixture(scope="module")
 def engine_cls():
-    return pytest.importorskip("orb.engine").EventLoopBacktest
+    return EventLoopBacktest
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from run_fixtures import run_backtest
 
-from orb import results
 from orb.report import write_report
+from orb.runs import read as results
 
 REPO = Path(__file__).resolve().parent.parent
 ZERO_TRADE_CONFIG = 'entry:\n  cutoff: "09:31"\n'

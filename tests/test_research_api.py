@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from research_fixtures import research_runs
 from run_fixtures import api_get as get
 
-from orb import results
 from orb.api import create_app
+from orb.runs import read as results
 
 MARKER = "TOPSECRET-research-51c2"
 WINDOW = ("fold", "train_start", "train_end", "train_sessions", "test_start", "test_end", "test_sessions")
@@ -37,6 +37,8 @@ def client(runs):
 
 
 def _value(v):
+    if v is pd.NaT:  # a nullable time (breakeven_time) is JSON null
+        return None
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
     if isinstance(v, date):

@@ -20,7 +20,7 @@ import pytest
 from research_fixtures import research_runs
 from streamlit.testing.v1 import AppTest
 
-from orb import results
+from orb.runs import read as results
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 

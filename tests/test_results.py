@@ -1,4 +1,4 @@
-"""orb.results: listing, validation, path safety, filtered loading, caching and downsampling.
+"""orb.runs.read: listing, validation, path safety, filtered loading, caching and downsampling.
 
 Run folders come from tests/run_fixtures.py (hand-built per run-format.md, so damaged and edge cases
 can be made at will); expected values are read straight from the files with pandas/json.
@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from run_fixtures import build_run
 
-from orb import results
-from orb.results import InvalidRunId, InvalidSymbol, RunIncomplete, RunNotFound, SymbolNotFound
+from orb.runs import read as results
+from orb.runs.read import InvalidRunId, InvalidSymbol, RunIncomplete, RunNotFound, SymbolNotFound
 
 
 @pytest.fixture()
@@ -198,7 +198,7 @@ def test_verify_detects_a_changed_file_that_plain_checks_accept(run):
 def test_load_json_files_equal_the_files(run):
     assert results.load_manifest(run) == json.loads((run / "manifest.json").read_text())
     assert results.load_metrics(run) == json.loads((run / "metrics.json").read_text())
-    assert results.load_config(run) == json.loads((run / "config.json").read_text())
+    assert results.load_run_config(run) == json.loads((run / "config.json").read_text())
     assert results.symbols(run) == ["SPY", "QQQ"]
     assert results.load_symbol_metrics(run, "qqq") == json.loads((run / "QQQ_metrics.json").read_text())
 
@@ -215,7 +215,7 @@ def test_returned_json_is_a_copy_the_cache_keeps_its_own(run):
 
 def test_nan_tokens_in_json_read_as_null(run):
     (run / "config.json").write_text('{"a": NaN, "b": [Infinity, -Infinity], "c": 1.5}')
-    assert results.load_config(run) == {"a": None, "b": [None, None], "c": 1.5}
+    assert results.load_run_config(run) == {"a": None, "b": [None, None], "c": 1.5}
 
 
 def test_load_trades_matches_the_parquet_files(run):

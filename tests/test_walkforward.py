@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from orb.config import load_config
 from orb.data import load_symbol
-from orb.errors import UsageError
+from orb.errors import RequestError
 from orb.research.sweep import load_sweep, rank_order
 from orb.research.tasks import Task, evaluate, run_tasks
 from orb.research.walkforward import folds_table, make_folds, robustness, stitch, walk_forward
@@ -47,7 +47,7 @@ SESSIONS = [date(2024, 1, 1) + timedelta(days=i) for i in range(400)]  # any sor
 def test_test_windows_tile_the_range_after_the_first_train_window(n, train, test, anchored):
     sessions = SESSIONS[:n]
     if n <= train:
-        with pytest.raises(UsageError, match="walk-forward needs more than --wf-train"):
+        with pytest.raises(RequestError, match="walk-forward needs more than --wf-train"):
             make_folds(sessions, train, test, anchored)
         return
     folds = make_folds(sessions, train, test, anchored)
@@ -67,7 +67,7 @@ def test_test_windows_tile_the_range_after_the_first_train_window(n, train, test
 
 
 def test_too_few_sessions_is_a_usage_error_with_the_fix():
-    with pytest.raises(UsageError, match="range has 10; widen --start/--end or lower --wf-train"):
+    with pytest.raises(RequestError, match="range has 10; widen --start/--end or lower --wf-train"):
         make_folds(SESSIONS[:10], 10, 5)
 
 

@@ -6,7 +6,6 @@ Every source returns the bar contract (orb.schema) covering `data.warmup_session
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 
@@ -19,24 +18,13 @@ from orb.data.cache import read_cached, write_cached
 from orb.data.files import load_file
 from orb.data.synthetic import generate_bars
 from orb.data.yahoo import Fetcher, check_yahoo_request, fetch_yahoo, load_yahoo
-from orb.errors import NoDataError, UsageError
+from orb.errors import NoDataError, RequestError
 from orb.sessions import schedule, session_offset
+from orb.symbols import normalize_symbol as validate_symbol  # the one rule (orb.symbols)
 
 __all__ = ["LoadedBars", "SOURCES", "check_yahoo_request", "load_symbol", "validate_symbol"]
 
 SOURCES = ("yahoo", "synthetic", "file")
-_SYMBOL = re.compile(r"[A-Z0-9.^=-]{1,15}")
-
-
-def validate_symbol(symbol: str) -> str:
-    """The upper-cased symbol; UsageError unless it is 1-15 of A-Z 0-9 . ^ = -."""
-    upper = str(symbol).strip().upper()
-    if not _SYMBOL.fullmatch(upper):
-        raise UsageError(
-            f"invalid symbol {symbol!r}: use 1-15 characters among A-Z, 0-9, '.', '^', '=', '-' "
-            f"(e.g. SPY, BRK.B, ^GSPC)"
-        )
-    return upper
 
 
 def load_symbol(
@@ -58,19 +46,19 @@ def load_symbol(
     """
     symbol = validate_symbol(symbol)
     if source not in SOURCES:
-        raise UsageError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
+        raise RequestError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
     if source == "file" and data_path is None:
-        raise UsageError("the file source needs a path: pass --data PATH")
+        raise RequestError("the file source needs a path: pass --data PATH")
     if source != "file" and (start is None or end is None):
-        raise UsageError(f"the {source} source needs --start and --end dates")
+        raise RequestError(f"the {source} source needs --start and --end dates")
     if start is not None and end is not None and start > end:
-        raise UsageError(f"start {start} is after end {end}; swap them")
+        raise RequestError(f"start {start} is after end {end}; swap them")
     calendar = config.session.calendar
     first = last = None
     if end is not None:
         sessions = schedule(start or end, end, calendar)
         if sessions.empty:
-            raise UsageError(
+            raise RequestError(
                 f"no {calendar} trading session between {start} and {end}; pick dates that include one"
             )
         last = sessions.index[-1].date()

@@ -121,6 +121,14 @@ def _to_utc(stamps: pd.Series, timezone: str) -> pd.DatetimeIndex:
     return index.tz_convert("UTC").as_unit("ns")
 
 
+def _out_of_bounds(stamps: pd.Series, path: Path) -> str:
+    """The message for stamps that nanosecond time cannot hold (years before 1678 or after 2261)."""
+    bad = np.flatnonzero((pd.DatetimeIndex(stamps).year < 1678) | (pd.DatetimeIndex(stamps).year > 2261))
+    count = f"{len(bad)} timestamp{'s' if len(bad) != 1 else ''}" if len(bad) else "timestamps"
+    first = f" (first: {stamps.iloc[bad[0]]})" if len(bad) else ""
+    return f"--data file {path} holds {count} outside the years 1678-2261{first}; fix or remove those rows"
+
+
 def load_file(
     data_path: Path,
     symbol: str,
@@ -148,7 +156,10 @@ def load_file(
                 f"--data file {path} holds several symbols but none is {symbol}; check the symbol"
             )
     stamps, _ = _timestamps(frame, path, time_format)
-    index = _to_utc(stamps, config.data.file_timezone)
+    try:
+        index = _to_utc(stamps, config.data.file_timezone)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        raise DataError(_out_of_bounds(stamps, path)) from None
     known = ~index.isna()
     prices = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64") for c in PRICE_COLUMNS}
     volume = pd.to_numeric(frame["volume"], errors="coerce").to_numpy(dtype="float64")

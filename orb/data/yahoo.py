@@ -26,7 +26,7 @@ from orb.data.bars import (
     tidy_index,
 )
 from orb.data.cache import read_cached, write_cached
-from orb.errors import DataError, NoDataError, SourceUnavailableError, UsageError
+from orb.errors import DataError, NoDataError, RequestError, SourceUnavailableError
 from orb.schema import BAR_COLUMNS
 from orb.sessions import schedule, session_offset
 
@@ -42,18 +42,20 @@ def earliest_day(interval: str, today: date) -> date:
 
 
 def check_yahoo_request(interval: str, start: date, end: date, today: date) -> None:
-    """Raise UsageError for a request Yahoo cannot serve (before anything is downloaded)."""
+    """Raise RequestError for a request Yahoo cannot serve (before anything is downloaded)."""
     if interval not in LOOKBACK_DAYS:
-        raise UsageError(f"interval {interval!r} is not supported; use one of {', '.join(LOOKBACK_DAYS)}")
+        raise RequestError(f"interval {interval!r} is not supported; use one of {', '.join(LOOKBACK_DAYS)}")
     if start > end:
-        raise UsageError(f"--start {start} is after --end {end}; swap them")
+        raise RequestError(f"--start {start} is after --end {end}; swap them")
     if start > today:
-        raise UsageError(f"--start {start} is in the future (today is {today}); Yahoo has no bars for it yet")
+        raise RequestError(
+            f"--start {start} is in the future (today is {today}); Yahoo has no bars for it yet"
+        )
     earliest = earliest_day(interval, today)
     if start < earliest:
         days = LOOKBACK_DAYS[interval]
         other = "--interval 5m (60 days), " if interval == "1m" else ""
-        raise UsageError(
+        raise RequestError(
             f"Yahoo serves {interval} bars only for the last {days} days (from {earliest}), but --start is "
             f"{start}; use {other}--data PATH (local CSV/Parquet bars) or --synthetic"
         )

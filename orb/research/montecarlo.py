@@ -16,18 +16,11 @@ the run's own cum R as `observed`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from orb.errors import OutputError
-from orb.writer import write_json, write_parquet
-
 PERCENTILES = (5, 25, 50, 75, 95)
-SUMMARY_FILE = "montecarlo_summary.json"
-BANDS_FILE = "montecarlo_bands.parquet"
-PATHS_FILE = "montecarlo_paths.parquet"
 STATS = ("total_r", "max_drawdown_r", "longest_losing_streak")
 _CHUNK_CELLS = 2_000_000  # paths x steps simulated at once (about 16 MB per float64 array)
 
@@ -51,7 +44,7 @@ class MonteCarloResult:
     bands: pd.DataFrame  # step, p5, p25, p50, p75, p95, observed
 
     def summary(self) -> dict:
-        """The JSON-able summary written to montecarlo_summary.json."""
+        """The JSON-able summary (montecarlo_summary.json; orb.runs.write writes the files)."""
         return {
             "n_paths": self.n_paths,
             "seed": self.seed,
@@ -139,21 +132,6 @@ def monte_carlo(
         prob_drawdown_exceeds={t: float(np.mean(-max_dd > t)) for t in thresholds},
         bands=bands,
     )
-
-
-def write_monte_carlo(result: MonteCarloResult, folder: Path) -> list[str]:
-    """Write the summary (strict JSON), the bands and the per-path table into `folder`; return the names."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(result.summary(), folder / SUMMARY_FILE)
-        write_parquet(result.bands, folder / BANDS_FILE)
-        write_parquet(result.paths(), folder / PATHS_FILE)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write the Monte Carlo files into {folder} ({exc.strerror}); check the output directory"
-        ) from None
-    return [SUMMARY_FILE, BANDS_FILE, PATHS_FILE]
 
 
 def _units(trades: pd.DataFrame, by_session: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Research runs (`--sweep`, `--walk-forward`): load bars once, run the tasks, write one run folder.
 
-The folder goes through the same staging/publish/manifest steps as a backtest (orb.writer); the
+The folder goes through the same staging/publish/manifest steps as a backtest (orb.runs.write); the
 manifest adds `"mode": "sweep"` or `"walk_forward"`. Files and columns: docs/research.md.
 """
 
@@ -10,21 +10,19 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from loguru import logger
-from rich import box
-from rich.table import Table
 
 from orb import console
 from orb.config import Config
 from orb.errors import ConfigError, DataError
 from orb.pipeline import RunRequest, build_manifest, load_all, no_data_error
-from orb.research.montecarlo import SUMMARY_FILE, monte_carlo, write_monte_carlo
-from orb.research.sweep import AGGREGATE, Combination, Sweep, check_rank_by, load_sweep, results_table
+from orb.research.montecarlo import MonteCarloResult, monte_carlo
+from orb.research.sweep import Combination, Sweep, check_rank_by, load_sweep, results_table
 from orb.research.tasks import Runner, Task, TaskResult, open_backend
 from orb.research.walkforward import (
     Fold,
@@ -35,20 +33,19 @@ from orb.research.walkforward import (
     train_table,
     walk_forward,
 )
-from orb.writer import (
-    base_run_id,
-    ensure_writable,
+from orb.runs.layout import RUN_LOG
+from orb.runs.write import (
+    SweepArtifacts,
+    WalkForwardArtifacts,
     finish_manifest,
     publish,
-    reserve_run_id,
     staging,
-    sweep_stale,
-    write_csv,
-    write_json,
-    write_parquet,
+    start_run,
+    write_sweep,
+    write_walk_forward,
 )
+from orb.schema import RunMode
 
-TOP_ROWS = 10
 MAX_INVALID_LOGGED = 5
 
 
@@ -69,23 +66,31 @@ class ResearchRequest:
 
 @dataclass(frozen=True)
 class MonteCarloRequest:
-    """`--monte-carlo N` with `--mc-by-session` and `--mc-dd R ...`; the seed is data.seed (--seed)."""
+    """`--monte-carlo N` with `--mc-by-session`, `--mc-dd R ...` and `--mc-seed N` (None: data.seed, which
+    `--seed` sets)."""
 
     paths: int
     by_session: bool = False
     dd_thresholds: tuple[float, ...] = (5.0, 10.0, 20.0)
+    seed: int | None = None
 
 
-def monte_carlo_files(trades: pd.DataFrame, folder: Path, mc: MonteCarloRequest, seed: int) -> list[str]:
-    """Bootstrap `trades` (orb.research.montecarlo) and write its files into the staged run `folder`."""
+def bootstrap(trades: pd.DataFrame, mc: MonteCarloRequest, data_seed: int) -> MonteCarloResult:
+    """Bootstrap `trades` (orb.research.montecarlo) as `mc` asks, with `mc.seed` (else `data_seed`),
+    logging the median result."""
+    seed = data_seed if mc.seed is None else mc.seed
     result = monte_carlo(trades, mc.paths, seed, by_session=mc.by_session, dd_thresholds=mc.dd_thresholds)
-    names = write_monte_carlo(result, folder)
     units = "sessions" if mc.by_session else "trades"
     logger.info(
         f"Monte Carlo: {mc.paths:,} paths over {result.n_units:,} {units} (seed {seed}); "
         f"median total R {result.percentiles['total_r']['p50']:+.2f}"
     )
-    return names
+    return result
+
+
+def bootstrap_hook(mc: MonteCarloRequest, seed: int) -> Callable[[pd.DataFrame], MonteCarloResult]:
+    """The `analyse` argument of orb.pipeline.run for `--monte-carlo`."""
+    return lambda trades: bootstrap(trades, mc, seed)
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class ResearchOutcome:
     summary: dict[str, Any] = field(default_factory=dict)  # walk-forward robustness figures
     failures: dict[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    montecarlo: dict[str, Any] | None = None  # montecarlo_summary.json, when the run has one
 
 
 def check_sweep(cfg: Config, research: ResearchRequest) -> Sweep:
@@ -127,13 +133,10 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
     """A sweep or walk-forward run end to end; raise OrbError when nothing could be saved."""
     started = time.perf_counter()
     sweep = check_sweep(cfg, research)
-    mode = "walk_forward" if research.walk_forward else "sweep"
-    ensure_writable(request.output_dir)
-    for stale in sweep_stale(request.output_dir):
-        logger.debug(f"removed the temp folder of a crashed run: {stale}")
-    run_id = reserve_run_id(request.output_dir, base_run_id(datetime.now(), request.run_name))
+    mode = RunMode.WALK_FORWARD if research.walk_forward else RunMode.SWEEP
+    run_id = start_run(request.output_dir, request.run_name)
     with staging(request.output_dir, run_id) as tmp:
-        sink = console.add_run_log(tmp / "run.log")
+        sink = console.add_run_log(tmp / RUN_LOG)
         try:
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
@@ -152,23 +155,28 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
                 else []
             )
             where = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} worker(s)"
-            logger.info(f"{mode}: {len(sweep.valid)} combinations on {where}")
+            logger.info(f"{mode}: {console.plural(len(sweep.valid), 'combination')} on {where}")
             workers = min(research.workers, len(sweep.valid) * max(len(folds), 1))
             with open_backend(bars, workers=workers, scheduler=research.scheduler) as backend:
                 if research.walk_forward:
                     run = _with_progress(backend, request.quiet, "Walk-forward")
-                    table, summary = _walk_forward(tmp, sweep, folds, run, cfg, research)
+                    wf = _walk_forward(sweep, folds, run, cfg, research)
+                    write_walk_forward(tmp, wf)
+                    table, summary, mc = wf.folds, wf.info["robustness"], wf.montecarlo
                 else:
                     run = _with_progress(backend, request.quiet, "Sweep")
-                    table, summary = _sweep(tmp, sweep, run, request, research), {}
-            write_json(cfg.to_dict(), tmp / "config.json")
+                    art = _sweep(sweep, run, request, research, cfg)
+                    write_sweep(tmp, art)
+                    table, summary, mc = art.table, {}, None
             wall = time.perf_counter() - started
             manifest = build_manifest(request, cfg, run_id, loaded, failures, wall, mode)
             finish_manifest(tmp, manifest)
         finally:
             logger.remove(sink)
         run_dir = publish(tmp, request.output_dir, run_id)
-    return ResearchOutcome(run_dir, mode, table, summary, failures, time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    mc_summary = mc.summary() if mc is not None else None
+    return ResearchOutcome(run_dir, mode, table, summary, failures, wall, mc_summary)
 
 
 def _log_invalid(sweep: Sweep) -> None:
@@ -207,28 +215,23 @@ def _with_progress(backend: Runner, quiet: bool, label: str) -> Callable[[list[T
     return run
 
 
-def _sweep(tmp: Path, sweep: Sweep, run, request: RunRequest, research: ResearchRequest) -> pd.DataFrame:
+def _sweep(sweep: Sweep, run, request: RunRequest, research: ResearchRequest, cfg: Config) -> SweepArtifacts:
     valid = sweep.valid
     results = run([Task(i, c.config, request.start, request.end) for i, c in enumerate(valid)])
     outcomes = [(c, r.per_symbol, r.aggregate) for c, r in zip(valid, results, strict=True)]
     table = results_table(sweep, outcomes, research.rank_by)
-    write_parquet(table, tmp / "sweep_results.parquet")
-    write_csv(table, tmp / "sweep_results.csv")
     best = table.iloc[0]
-    write_json(
-        {
-            "sweep_file": str(sweep.path),
-            "spec": sweep.spec,
-            "keys": list(sweep.keys),
-            "rank_by": research.rank_by,
-            "combinations": len(sweep.combinations),
-            "evaluated": len(valid),
-            "invalid": _invalid_json(sweep),
-            "best": {"combination": int(best["combination"]), "params": _params(valid, best)},
-        },
-        tmp / "sweep.json",
-    )
-    return table
+    info = {
+        "sweep_file": str(sweep.path),
+        "spec": sweep.spec,
+        "keys": list(sweep.keys),
+        "rank_by": research.rank_by,
+        "combinations": len(sweep.combinations),
+        "evaluated": len(valid),
+        "invalid": _invalid_json(sweep),
+        "best": {"combination": int(best["combination"]), "params": _params(valid, best)},
+    }
+    return SweepArtifacts(table=table, info=info, config=cfg.to_dict())
 
 
 def _params(valid: list[Combination], row: pd.Series) -> dict[str, Any]:
@@ -236,157 +239,39 @@ def _params(valid: list[Combination], row: pd.Series) -> dict[str, Any]:
 
 
 def _walk_forward(
-    tmp: Path,
     sweep: Sweep,
     folds: list[Fold],
     run,
     cfg: Config,
     research: ResearchRequest,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> WalkForwardArtifacts:
     wf = walk_forward(sweep, folds, research.rank_by, run)
-    table = folds_table(wf, sweep)
     oos = stitch(wf, cfg)
     summary = robustness(wf, sweep)
-    write_parquet(table, tmp / "wf_folds.parquet")
-    write_csv(table, tmp / "wf_folds.csv")
-    write_parquet(train_table(wf, sweep, research.rank_by), tmp / "wf_train_results.parquet")
-    write_parquet(oos.trades, tmp / "wf_oos_trades.parquet")
-    write_csv(oos.trades, tmp / "wf_oos_trades.csv")
-    write_parquet(oos.equity, tmp / "wf_oos_equity.parquet")
-    if research.monte_carlo is not None:
-        monte_carlo_files(oos.trades, tmp, research.monte_carlo, cfg.data.seed)
-    write_json(
-        {
-            "sweep_file": str(sweep.path),
-            "spec": sweep.spec,
-            "keys": list(sweep.keys),
-            "rank_by": research.rank_by,
-            "train_sessions": research.wf_train,
-            "test_sessions": research.wf_test,
-            "anchored": research.wf_anchored,
-            "combinations": len(sweep.combinations),
-            "evaluated": len(sweep.valid),
-            "invalid": _invalid_json(sweep),
-            "robustness": summary,
-        },
-        tmp / "walk_forward.json",
+    mc = research.monte_carlo
+    info = {
+        "sweep_file": str(sweep.path),
+        "spec": sweep.spec,
+        "keys": list(sweep.keys),
+        "rank_by": research.rank_by,
+        "train_sessions": research.wf_train,
+        "test_sessions": research.wf_test,
+        "anchored": research.wf_anchored,
+        "combinations": len(sweep.combinations),
+        "evaluated": len(sweep.valid),
+        "invalid": _invalid_json(sweep),
+        "robustness": summary,
+    }
+    return WalkForwardArtifacts(
+        folds=folds_table(wf, sweep),
+        train_results=train_table(wf, sweep, research.rank_by),
+        oos_trades=oos.trades,
+        oos_equity=oos.equity,
+        metrics=oos.metrics,
+        info=info,
+        config=cfg.to_dict(),
+        montecarlo=bootstrap(oos.trades, mc, cfg.data.seed) if mc is not None else None,
     )
-    write_json(oos.metrics, tmp / "metrics.json")  # the walk-forward's result: its stitched OOS run
-    return table, summary
-
-
-# ---------------------------------------------------------------------------------------------- console
-def _fmt(value: Any, spec: str = "+.2f") -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:{spec}}"
-    return str(value)
-
-
-def _labels(keys: tuple[str, ...]) -> list[str]:
-    """Short column labels: the last part of each dotted key, unless two keys share it."""
-    last = [k.rsplit(".", 1)[-1] for k in keys]
-    return [short if last.count(short) == 1 else key for key, short in zip(keys, last, strict=True)]
-
-
-METRIC_LABELS = {
-    "total_trades": ("Trades", "d"),
-    "total_r": ("Total R", "+.2f"),
-    "win_rate": ("Win %", ".1%"),
-    "profit_factor": ("PF", ".2f"),
-    "max_drawdown_r": ("Max DD R", ".2f"),
-    "sharpe": ("Sharpe", ".2f"),
-}
-
-
-def _param_text(row: pd.Series, keys: tuple[str, ...]) -> str:
-    return " ".join(f"{label}={_fmt(row[k], 'g')}" for k, label in zip(keys, _labels(keys), strict=True))
-
-
-def _table(title: str) -> Table:
-    return Table(
-        title=title, title_style="bold", header_style="bold magenta", box=box.SIMPLE_HEAD, pad_edge=False
-    )
-
-
-def print_sweep(table: pd.DataFrame, keys: tuple[str, ...], rank_by: str) -> None:
-    """The best combinations (aggregate rows) as a Rich table; parameters wrap, numbers never do."""
-    agg = table[table["symbol"] == AGGREGATE].head(TOP_ROWS)
-    metrics = dict(METRIC_LABELS)
-    metrics.setdefault(rank_by, (rank_by, ".3g"))
-    out = _table(f"Top {len(agg)} combinations by {rank_by} (all symbols)")
-    out.add_column("Rank", justify="right", no_wrap=True)
-    out.add_column("#", justify="right", no_wrap=True)
-    out.add_column("Parameters", ratio=1, min_width=12, overflow="fold")
-    for label, _ in metrics.values():
-        out.add_column(label, justify="right", no_wrap=True, min_width=len(label))
-    for _, row in agg.iterrows():
-        out.add_row(
-            str(row["rank"]),
-            str(row["combination"]),
-            _param_text(row, keys),
-            *(_fmt(row[m], spec) for m, (_, spec) in metrics.items()),
-        )
-    console.console.print(out)
-
-
-def print_walk_forward(table: pd.DataFrame, keys: tuple[str, ...], summary: dict[str, Any]) -> None:
-    """The folds and the robustness figures."""
-    out = _table("Walk-forward folds (chosen on train, traded on test)")
-    out.add_column("Fold", justify="right", no_wrap=True)
-    out.add_column("Test window", no_wrap=True)
-    out.add_column("Chosen parameters", ratio=1, min_width=12, overflow="fold")
-    for col in ("IS R", "OOS R", "OOS trades"):
-        out.add_column(col, justify="right", no_wrap=True, min_width=len(col))
-    for _, row in table.iterrows():
-        out.add_row(
-            str(row["fold"]),
-            f"{row['test_start']}..{row['test_end']}",
-            _param_text(row, keys),
-            _fmt(row["is_total_r"]),
-            _fmt(row["oos_total_r"]),
-            str(row["oos_total_trades"]),
-        )
-    console.console.print(out)
-    eff = summary["efficiency"]
-    console.console.print(
-        f"OOS total R {summary['oos_total_r']:+.2f} over {summary['folds']} folds; "
-        f"walk-forward efficiency {'-' if eff is None else f'{eff:.2f}'}; "
-        f"profitable OOS folds {summary['profitable_fold_share']:.0%}; "
-        f"combination changed {summary['combination_changes']} times",
-        markup=False,
-        highlight=False,
-    )
-
-
-def print_monte_carlo(run_dir: Path) -> None:
-    """Percentiles and drawdown probabilities from the run's montecarlo_summary.json."""
-    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
-    out = _table(
-        f"Monte Carlo: {summary['n_paths']:,} resamplings of {summary['n_units']:,} {summary['resample']}"
-    )
-    out.add_column("Statistic")
-    for col in ("observed", "p5", "p25", "p50", "p75", "p95"):
-        out.add_column(col, justify="right", no_wrap=True)
-    for stat, label in (
-        ("total_r", "Total R"),
-        ("max_drawdown_r", "Max drawdown R"),
-        ("longest_losing_streak", "Longest losing streak"),
-    ):
-        spec = ".0f" if stat == "longest_losing_streak" else "+.2f"
-        row = summary["percentiles"][stat]
-        out.add_row(
-            label,
-            _fmt(float(summary["observed"][stat]), spec),
-            *(_fmt(row[f"p{q}"], spec) for q in (5, 25, 50, 75, 95)),
-        )
-    console.console.print(out)
-    probs = ", ".join(
-        f"{t:g} R: {summary['prob_max_drawdown_exceeds'][key]:.1%}"
-        for t, key in zip(summary["drawdown_thresholds_r"], summary["prob_max_drawdown_exceeds"], strict=True)
-    )
-    console.console.print(f"P(max drawdown deeper than) {probs}", markup=False, highlight=False)
 
 
 def cli(request: RunRequest, cfg: Config, research: ResearchRequest) -> int:
@@ -394,12 +279,12 @@ def cli(request: RunRequest, cfg: Config, research: ResearchRequest) -> int:
     outcome = run_research(request, cfg, research)
     sweep_keys = tuple(c for c in outcome.table.columns if "." in c)
     if not request.quiet:
-        if outcome.mode == "sweep":
-            print_sweep(outcome.table, sweep_keys, research.rank_by)
+        if outcome.mode == RunMode.SWEEP:
+            console.print_sweep(outcome.table, sweep_keys, research.rank_by)
         else:
-            print_walk_forward(outcome.table, sweep_keys, outcome.summary)
-            if research.monte_carlo is not None:
-                print_monte_carlo(outcome.run_dir)
+            console.print_walk_forward(outcome.table, sweep_keys, outcome.summary)
+            if outcome.montecarlo is not None:
+                console.print_monte_carlo(outcome.montecarlo)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():

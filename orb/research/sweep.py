@@ -29,33 +29,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orb.config import Config, with_overrides
 from orb.errors import ConfigError
+from orb.metric_registry import METRICS, SCALAR_RUN_METRIC_KEYS, Better
+from orb.runs.layout import AGGREGATE  # the symbol column of a combination's aggregate row
+from orb.safeyaml import read_yaml_file
 from orb.schema import METRIC_KEYS
 
 MAX_COMBINATIONS = 10_000
 FLOAT_DECIMALS = 6  # random floats are rounded to this many decimals
-AGGREGATE = "*"  # the symbol column of a combination's aggregate row
 # sections that shape the loaded data: a sweep loads bars once, so they cannot vary
 FIXED_SECTIONS = ("session", "data")
-COUNT_KEYS = (
-    "total_trades",
-    "winning_trades",
-    "losing_trades",
-    "max_consecutive_wins",
-    "max_consecutive_losses",
-    "max_drawdown_duration_days",
-    "long_trades",
-    "short_trades",
-    "sessions",
-    "sessions_traded",
-    "sessions_skipped",
-)
-RANK_KEYS = tuple(k for k in METRIC_KEYS if k != "exit_reasons")
-LOWER_IS_BETTER = frozenset({"losing_trades", "max_consecutive_losses", "max_drawdown_duration_days"})
+COUNT_KEYS = tuple(k for k in METRIC_KEYS if METRICS[k].integer)
+RANK_KEYS = SCALAR_RUN_METRIC_KEYS
+LOWER_IS_BETTER = frozenset(k for k in RANK_KEYS if METRICS[k].better is Better.LOWER)
 
 
 class _Model(BaseModel):
@@ -156,16 +145,7 @@ class Sweep:
 def load_sweep(path: Path, base: Config) -> Sweep:
     """Read, check and expand a sweep file over `base`; ConfigError names the file and the problem."""
     where = f"sweep file {path}"
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where} not found; pass an existing YAML file to --sweep") from None
-    except OSError as exc:
-        raise ConfigError(f"{where} cannot be read ({exc.strerror}); check its permissions") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where} is not valid YAML{line}; fix the syntax") from None
+    raw = read_yaml_file(Path(path), where, "--sweep")  # bounded: size, aliases, depth, duplicate keys
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a mapping with 'grid' and/or 'random' (see docs/research.md)")
     try:

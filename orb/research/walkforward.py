@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 
 from orb.config import Config
-from orb.errors import UsageError
-from orb.metrics import compute_metrics, drawdowns
-from orb.pipeline import combine_equity
+from orb.errors import RequestError
+from orb.metrics import combine_equity, compute_metrics, drawdowns
 from orb.research.sweep import Combination, Sweep, metric_row, rank_order, typed_frame
 from orb.research.tasks import Task, TaskResult
 
@@ -39,12 +38,12 @@ class Fold:
 
 
 def make_folds(sessions: Sequence[date], train: int, test: int, anchored: bool = False) -> list[Fold]:
-    """Folds over `sessions` (sorted dates); UsageError when not even one test session fits."""
+    """Folds over `sessions` (sorted dates); RequestError when not even one test session fits."""
     if train < 1 or test < 1:
-        raise UsageError(f"--wf-train {train} and --wf-test {test} must both be at least 1 session")
+        raise RequestError(f"--wf-train {train} and --wf-test {test} must both be at least 1 session")
     n = len(sessions)
     if n <= train:
-        raise UsageError(
+        raise RequestError(
             f"walk-forward needs more than --wf-train {train} sessions but the range has {n}; "
             f"widen --start/--end or lower --wf-train"
         )

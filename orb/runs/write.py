@@ -1,0 +1,271 @@
+"""The write side of the run folder (run-format.md): atomic, hashed, byte-identical on reruns.
+
+A run is written into a hidden `.tmp-<id>-<pid>` folder under the output directory (`staging`) and
+renamed into place only when complete (`publish`); `latest` is updated last. Temp folders of dead
+processes are swept (`sweep_crash_leftovers`). Compute modules return artifacts (the engine's
+BacktestResult, the research modules' frozen dataclasses); the `write_*` functions of this module are
+the only code that turns them into files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+from loguru import logger
+
+from orb.engine import BacktestResult
+from orb.errors import OutputError
+from orb.runs import layout as L
+from orb.runs.layout import SCHEMA_VERSION, TMP_PREFIX, sha256_file
+
+TIME_COLUMNS = ("entry_time", "exit_time", "breakeven_time", "time", "timestamp")
+
+
+class MonteCarloArtifact(Protocol):
+    """What a Monte Carlo bootstrap hands the writer (orb.research.montecarlo.MonteCarloResult)."""
+
+    @property
+    def bands(self) -> pd.DataFrame: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def paths(self) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True, eq=False)
+class BacktestArtifacts:
+    """Everything a backtest run folder holds besides the manifest and the log."""
+
+    results: Mapping[str, BacktestResult]  # symbol -> the engine's frames
+    per_symbol: dict[str, dict]  # symbol -> metrics
+    aggregate: dict
+    all_trades: pd.DataFrame
+    combined_equity: pd.DataFrame
+    config: dict  # the resolved configuration (Config.to_dict())
+    montecarlo: MonteCarloArtifact | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class SweepArtifacts:
+    """A sweep's ranked results table and its sweep.json."""
+
+    table: pd.DataFrame
+    info: dict[str, Any]
+    config: dict
+
+
+@dataclass(frozen=True, eq=False)
+class WalkForwardArtifacts:
+    """A walk-forward's folds, train results, stitched out-of-sample trades/equity/metrics and its json."""
+
+    folds: pd.DataFrame
+    train_results: pd.DataFrame
+    oos_trades: pd.DataFrame
+    oos_equity: pd.DataFrame
+    metrics: dict  # {"aggregate": ..., "per_symbol": ...} of the stitched out-of-sample run
+    info: dict[str, Any]
+    config: dict
+    montecarlo: MonteCarloArtifact | None = None
+
+
+# ---------------------------------------------------------------------------------------------- folder
+
+
+def ensure_writable(output_dir: Path) -> None:
+    """Fail before any work when the output directory cannot hold a run (probe with a real file)."""
+    probe = output_dir / f"{TMP_PREFIX}probe-{os.getpid()}"
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(
+            f"output directory {output_dir} is not writable ({reason}); choose another with --output-dir"
+        ) from None
+
+
+def base_run_id(now: datetime, run_name: str | None) -> str:
+    """`backtest_YYYYMMDD_HHMMSS` in local time, with the optional tag appended."""
+    run_id = now.strftime("backtest_%Y%m%d_%H%M%S")
+    return f"{run_id}_{run_name}" if run_name else run_id
+
+
+def sweep_crash_leftovers(output_dir: Path) -> list[Path]:
+    """Remove temp folders left by crashed runs (their process is gone); return what was removed."""
+    removed = []
+    for path in output_dir.glob(f"{TMP_PREFIX}*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if path.is_dir() and not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_run(output_dir: Path, run_name: str | None, now: datetime | None = None) -> str:
+    """Check the output directory, sweep crash leftovers and reserve the new run's id."""
+    ensure_writable(output_dir)
+    for stale in sweep_crash_leftovers(output_dir):
+        logger.debug(f"removed the temp folder of a crashed run: {stale}")
+    return reserve_run_id(output_dir, base_run_id(now or datetime.now(), run_name))
+
+
+@contextmanager
+def staging(output_dir: Path, run_id: str) -> Iterator[Path]:
+    """A hidden temp folder for a run; removed if the block raises (Ctrl-C included)."""
+    tmp = output_dir / L.temp_name(run_id, os.getpid())
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {tmp} ({exc.strerror}); check --output-dir") from None
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def reserve_run_id(output_dir: Path, base: str) -> str:
+    """The first of `base`, `base_2`, ... not taken by a run or by a run being written."""
+    for n in range(1, 1000):
+        run_id = base if n == 1 else f"{base}_{n}"
+        if not (output_dir / run_id).exists() and not any(output_dir.glob(f"{TMP_PREFIX}{run_id}-*")):
+            return run_id
+    raise OutputError(f"too many runs named {base} in {output_dir}; use --run-name")
+
+
+def publish(tmp: Path, output_dir: Path, run_id: str) -> Path:
+    """Rename the finished temp folder to `run_id` (or the next free suffix if another run took it in
+    the meantime, fixing the manifest's run_id); then update `latest`."""
+    target = output_dir / run_id
+    if target.exists():
+        run_id = reserve_run_id(output_dir, run_id)
+        target = output_dir / run_id
+        manifest_path = tmp / L.MANIFEST
+        write_json({**json.loads(manifest_path.read_text()), "run_id": run_id}, manifest_path)
+    try:
+        os.rename(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot move the run into {target} ({exc.strerror}); check --output-dir") from None
+    _atomic_text(output_dir / L.LATEST_FILE, run_id + "\n")
+    return target
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def finish_manifest(tmp: Path, manifest: dict) -> None:
+    """Hash every file of the folder into the manifest (the manifest and run.log excluded) and write it."""
+    files = {
+        p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name not in L.UNHASHED
+    }
+    write_json({**manifest, "schema_version": SCHEMA_VERSION, "files": files}, tmp / L.MANIFEST)
+
+
+# ---------------------------------------------------------------------------------------------- formats
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet without the pandas index; the same frame gives the same bytes."""
+    frame.to_parquet(path, index=False, engine="pyarrow", compression="snappy")
+
+
+def write_json(data: object, path: Path) -> None:
+    """Strict JSON (NaN or Infinity raise), two-space indent, trailing newline."""
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV with times as ISO-8601 with offset (UTC)."""
+    out = frame.assign(
+        **{
+            col: frame[col].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            for col in TIME_COLUMNS
+            if col in frame and isinstance(frame[col].dtype, pd.DatetimeTZDtype)
+        }
+    )
+    out.to_csv(path, index=False, lineterminator="\n")
+
+
+# ---------------------------------------------------------------------------------------------- run modes
+
+
+def write_backtest(folder: Path, art: BacktestArtifacts) -> None:
+    """The files of a backtest (run-format.md), manifest excluded."""
+    for sym, res in art.results.items():
+        write_parquet(res.trades, folder / L.symbol_file(sym, "trades"))
+        write_parquet(res.fills, folder / L.symbol_file(sym, "fills"))
+        write_parquet(res.equity, folder / L.symbol_file(sym, "equity"))
+        write_parquet(res.sessions, folder / L.symbol_file(sym, "sessions"))
+        write_parquet(res.events, folder / L.symbol_file(sym, "events"))
+        write_parquet(res.bars.reset_index(), folder / L.symbol_file(sym, "bars"))
+        write_json(art.per_symbol[sym], folder / L.symbol_file(sym, "metrics"))
+    write_parquet(art.all_trades, folder / L.ALL_TRADES)
+    write_csv(art.all_trades, folder / L.ALL_TRADES_CSV)
+    write_parquet(art.combined_equity, folder / L.COMBINED_EQUITY)
+    write_json({"aggregate": art.aggregate, "per_symbol": art.per_symbol}, folder / L.METRICS)
+    write_json(art.config, folder / L.CONFIG)
+    if art.montecarlo is not None:
+        write_monte_carlo(art.montecarlo, folder)
+
+
+def write_sweep(folder: Path, art: SweepArtifacts) -> None:
+    """The files of a sweep (docs/research.md), manifest excluded."""
+    write_parquet(art.table, folder / L.SWEEP_RESULTS)
+    write_csv(art.table, folder / L.SWEEP_RESULTS_CSV)
+    write_json(art.info, folder / L.SWEEP_JSON)
+    write_json(art.config, folder / L.CONFIG)
+
+
+def write_walk_forward(folder: Path, art: WalkForwardArtifacts) -> None:
+    """The files of a walk-forward (docs/research.md), manifest excluded."""
+    write_parquet(art.folds, folder / L.WF_FOLDS)
+    write_csv(art.folds, folder / L.WF_FOLDS_CSV)
+    write_parquet(art.train_results, folder / L.WF_TRAIN_RESULTS)
+    write_parquet(art.oos_trades, folder / L.WF_OOS_TRADES)
+    write_csv(art.oos_trades, folder / L.WF_OOS_TRADES_CSV)
+    write_parquet(art.oos_equity, folder / L.WF_OOS_EQUITY)
+    write_json(art.info, folder / L.WALK_FORWARD_JSON)
+    write_json(art.metrics, folder / L.METRICS)  # the walk-forward's result: its stitched OOS run
+    write_json(art.config, folder / L.CONFIG)
+    if art.montecarlo is not None:
+        write_monte_carlo(art.montecarlo, folder)
+
+
+def write_monte_carlo(result: MonteCarloArtifact, folder: Path) -> list[str]:
+    """Write the summary (strict JSON), the bands and the per-path table into `folder`; return the names."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(result.summary(), folder / L.MONTECARLO_SUMMARY)
+        write_parquet(result.bands, folder / L.MONTECARLO_BANDS)
+        write_parquet(result.paths(), folder / L.MONTECARLO_PATHS)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the Monte Carlo files into {folder} ({exc.strerror}); check the output directory"
+        ) from None
+    return list(L.MONTECARLO_FILES)

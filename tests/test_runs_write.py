@@ -1,0 +1,151 @@
+"""orb.runs.write: staging leaves nothing visible on failure, run ids never collide, the manifest
+hashes every file, formats are strict and byte-stable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from orb.errors import OutputError
+from orb.runs import layout
+from orb.runs.write import (
+    base_run_id,
+    ensure_writable,
+    finish_manifest,
+    publish,
+    reserve_run_id,
+    staging,
+    start_run,
+    sweep_crash_leftovers,
+    write_csv,
+    write_json,
+    write_parquet,
+)
+
+
+def _visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def test_staging_removes_everything_when_the_block_raises(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"), staging(tmp_path, "run_a") as tmp:
+        (tmp / "metrics.json").write_text("{}")
+        assert tmp.name.startswith(layout.TMP_PREFIX) and tmp.parent == tmp_path
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staging_removes_everything_on_ctrl_c(tmp_path):
+    with pytest.raises(KeyboardInterrupt), staging(tmp_path, "run_b") as tmp:
+        (tmp / "all_trades.csv").write_text("x\n")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_staged_run_is_hidden_until_published(tmp_path):
+    with staging(tmp_path, "run_c") as tmp:
+        write_json({"a": 1}, tmp / "metrics.json")
+        finish_manifest(tmp, {"run_id": "run_c"})
+        assert _visible(tmp_path) == []
+        run = publish(tmp, tmp_path, "run_c")
+    assert run == tmp_path / "run_c"
+    assert _visible(tmp_path) == ["latest", "run_c"]
+    assert (tmp_path / "latest").read_text() == "run_c\n"
+    assert sorted(p.name for p in run.iterdir()) == ["manifest.json", "metrics.json"]
+
+
+def test_run_ids_get_a_suffix_when_taken_by_a_run_or_a_run_being_written(tmp_path):
+    (tmp_path / "backtest_20240102_093000").mkdir()
+    assert reserve_run_id(tmp_path, "backtest_20240102_093000") == "backtest_20240102_093000_2"
+    (tmp_path / layout.temp_name("backtest_20240102_093000_2", 99999)).mkdir()
+    assert reserve_run_id(tmp_path, "backtest_20240102_093000") == "backtest_20240102_093000_3"
+    assert reserve_run_id(tmp_path, "other") == "other"
+
+
+def test_publish_into_a_taken_id_moves_to_the_next_suffix_and_fixes_the_manifest(tmp_path):
+    with staging(tmp_path, "same") as tmp:
+        finish_manifest(tmp, {"run_id": "same"})
+        (tmp_path / "same").mkdir()  # another process published "same" meanwhile
+        run = publish(tmp, tmp_path, "same")
+    assert run.name == "same_2"
+    assert json.loads((run / "manifest.json").read_text())["run_id"] == "same_2"
+    assert (tmp_path / "latest").read_text() == "same_2\n"
+
+
+def test_base_run_id_is_local_time_plus_tag():
+    now = datetime(2024, 10, 2, 15, 30, 45)
+    assert base_run_id(now, None) == "backtest_20241002_153045"
+    assert base_run_id(now, "wide") == "backtest_20241002_153045_wide"
+
+
+def test_manifest_hashes_every_file_but_itself_and_the_log(tmp_path):
+    (tmp_path / "a.json").write_text('{"x": 1}\n')
+    (tmp_path / "b.parquet").write_bytes(b"\x00\x01binary")
+    (tmp_path / "run.log").write_text("changes every run\n")
+    finish_manifest(tmp_path, {"run_id": "r"})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["schema_version"] == layout.SCHEMA_VERSION
+    assert manifest["files"] == {
+        "a.json": hashlib.sha256(b'{"x": 1}\n').hexdigest(),
+        "b.parquet": hashlib.sha256(b"\x00\x01binary").hexdigest(),
+    }
+    assert layout.sha256_file(tmp_path / "b.parquet") == manifest["files"]["b.parquet"]
+
+
+def test_crash_leftovers_of_dead_processes_are_swept_live_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / layout.temp_name("old", dead_pid)
+    mine = tmp_path / layout.temp_name("mine", os.getpid())
+    stale.mkdir()
+    mine.mkdir()
+    assert sweep_crash_leftovers(tmp_path) == [stale]
+    assert not stale.exists() and mine.exists()
+
+
+def test_start_run_sweeps_and_reserves(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    (tmp_path / layout.temp_name("x", int(dead.stdout))).mkdir()
+    (tmp_path / "backtest_20240102_093000").mkdir()
+    run_id = start_run(tmp_path, None, now=datetime(2024, 1, 2, 9, 30))
+    assert run_id == "backtest_20240102_093000_2"
+    assert _visible(tmp_path) == ["backtest_20240102_093000"]
+
+
+def test_an_unwritable_output_dir_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="not writable.*--output-dir"):
+        ensure_writable(blocker / "runs")
+
+
+def test_json_is_strict_and_csv_times_carry_the_offset(tmp_path):
+    with pytest.raises(ValueError):
+        write_json({"sharpe": math.nan}, tmp_path / "bad.json")
+    frame = pd.DataFrame({"entry_time": pd.to_datetime(["2024-01-02 14:35"], utc=True), "r_multiple": [1.5]})
+    write_csv(frame, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text() == "entry_time,r_multiple\n2024-01-02T14:35:00+00:00,1.5\n"
+
+
+def test_parquet_bytes_are_stable(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}, index=[7, 8, 9])
+    write_parquet(frame, tmp_path / "one.parquet")
+    write_parquet(frame.copy(), tmp_path / "two.parquet")
+    assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
+    assert list(pd.read_parquet(tmp_path / "one.parquet").columns) == ["a", "b"]  # no index column
+
+
+def test_layout_names_and_canonical_hash():
+    assert layout.symbol_file("SPY", "trades") == "SPY_trades.parquet"
+    assert layout.symbol_file("QQQ", "metrics") == "QQQ_metrics.json"
+    assert layout.canonical_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
+    assert layout.sha256_json({"b": 1, "a": 2}) == layout.sha256_json({"a": 2, "b": 1})
