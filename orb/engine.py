@@ -643,12 +643,14 @@ _NAT = np.iinfo(np.int64).min  # int64 ns that pandas reads as NaT
 def _frame(rows: list, columns, dtypes: dict[str, str]) -> pd.DataFrame:
     """Rows as a frame with fixed dtypes; time columns hold int64 ns since the epoch (UTC)."""
     frame = pd.DataFrame(rows, columns=list(columns))
+    converted = {}
     for col, dtype in dtypes.items():
         if dtype == _TIME:
-            frame[col] = pd.to_datetime(frame[col].astype("int64"), utc=True).astype(_TIME)
+            ns = frame[col].to_numpy(dtype=np.int64)  # int64 min is NaT
+            converted[col] = pd.Series(ns.view("M8[ns]"), index=frame.index, copy=False).dt.tz_localize("UTC")
         else:
-            frame[col] = frame[col].astype(dtype)
-    return frame
+            converted[col] = frame[col].astype(dtype)
+    return pd.DataFrame({col: converted.get(col, frame[col]) for col in frame.columns}, index=frame.index)
 
 
 class _Day:
