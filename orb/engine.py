@@ -20,7 +20,7 @@ import pandas as pd
 
 from orb.config import FACTOR_NAMES, Config, Direction, EntryMode, SameBar, StopMode, hhmm_minutes
 from orb.metrics import drawdowns
-from orb.prepare import Prepared, Sessions, prepare
+from orb.prepare import Prepared, prepare
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
 
 LONG, SHORT = 1, -1
@@ -70,7 +70,7 @@ class EventLoopBacktest:
         same `prepare_key`). `lean`: only the trades, equity and sessions frames (what the metrics read);
         fills, events and bars are left empty."""
         S, ts_ns, first_reported = p.sessions, p.ts_ns, p.first_reported
-        loop = _Loop(self, *p.arrays, p.vwap, ts_ns, S)
+        loop = _Loop(self, p)
         n_ses = len(S.starts)
         for s in range(first_reported, n_ses):
             loop.run_session(s)
@@ -86,8 +86,7 @@ class EventLoopBacktest:
 
     def session_loop(self, prepared: Prepared) -> SessionLoop:
         """A loop that runs chosen sessions of `prepared` one at a time (portfolio mode, strategy.md 10.6)."""
-        return SessionLoop(_Loop(self, *prepared.arrays, prepared.vwap, prepared.ts_ns, prepared.sessions),
-                           prepared.bars)  # fmt: skip
+        return SessionLoop(_Loop(self, prepared), prepared.bars)
 
 
 @dataclass(frozen=True)
@@ -122,18 +121,22 @@ class SessionLoop:
 class _Loop:
     """Mutable state of one symbol's bar loop; produces the result frames."""
 
-    def __init__(self, bt: EventLoopBacktest, o, h, lo, c, v, vwap, ts, S: Sessions):
+    def __init__(self, bt: EventLoopBacktest, p: Prepared):
         cfg = bt.config
         self.cfg = cfg
         self.symbol = bt.symbol
-        self.o, self.h, self.lo, self.c = o, h, lo, c
-        with np.errstate(invalid="ignore"):
-            self.low_open, self.high_open = np.minimum(o, lo), np.maximum(o, h)  # NaN when either is NaN
-        self.dates = [d.date() for d in S.dates]
-        self.close_ns = S.close_ts.as_unit("ns").asi8.tolist()
-        self.vwap = vwap
-        self.ts = ts  # int64 ns since the epoch, UTC
-        self.S = S
+        self.o, self.h, self.lo, self.c, _ = p.arrays
+        self.vwap = p.vwap
+        self.ts = p.ts_ns  # int64 ns since the epoch, UTC
+        self.S = S = p.sessions
+        derived = p.derived.get("loop")
+        if derived is None:
+            with np.errstate(invalid="ignore"):  # NaN when either is NaN
+                low_open, high_open = np.minimum(self.o, self.lo), np.maximum(self.o, self.h)
+            dates = [d.date() for d in S.dates]
+            derived = (dates, S.close_ts.as_unit("ns").asi8.tolist(), low_open, high_open, p.ses)
+            p.derived["loop"] = derived
+        self.dates, self.close_ns, self.low_open, self.high_open, self._ses = derived
         self.equity = cfg.risk.initial_capital
         self.sizing_equity: float | None = None  # portfolio mode: alloc_d in place of equity (10.2)
         self.cum_r = 0.0
@@ -148,28 +151,39 @@ class _Loop:
         self.pivot = cfg.confluence.price_action.pivot_len
         conf = cfg.confluence
         self.factors = [(name, getattr(conf, name)) for name in FACTOR_NAMES]
-        self._find_opportunities()
+        key = ("opportunities", cfg.entry.mode, cfg.entry.direction, cfg.session.timezone)
+        if key not in p.derived:
+            p.derived[key] = self._find_opportunities()
+        (
+            self.or_minute,
+            self.opp,
+            self.opp_long,
+            self.opp_short,
+            self.opp_minute,
+            self.opp_from,
+            self.opp_to,
+        ) = p.derived[key]
 
     def _local_minutes(self, idx: np.ndarray) -> list[int]:
         """Exchange-local minute of the day (hour * 60 + minute) of the bars at `idx`."""
         local = pd.DatetimeIndex(self.ts[idx], tz="UTC").tz_convert(self.cfg.session.timezone)
         return (local.hour * 60 + local.minute).to_numpy().tolist()
 
-    def _find_opportunities(self) -> None:
+    def _find_opportunities(self) -> tuple:
         """The bars on which an entry rule can act, found for every session at once with numpy.
 
         stop mode: a side is armed and its trigger touched (strategy.md 3); close mode: an armed side's
         close beyond its trigger with t+1 not the session's last bar (9.14); only sides `entry.direction`
         allows (11.1); bars from the first after the OR to before the last. Every other bar can do
         nothing while flat, so the loop visits these bars only. Session s holds `opp[opp_from[s]:
-        opp_to[s]]`; `opp_long`/`opp_short` say which sides act, `opp_minute` the local minute."""
+        opp_to[s]]`; `opp_long`/`opp_short` say which sides act, `opp_minute` the local minute.
+        or_candle mode: `or_minute`, the local minute of each session's first bar after the OR."""
         S, n = self.S, len(self.ts)
-        n_ses = len(S.starts)
         mode = self.cfg.entry.mode
         if mode is EntryMode.OR_CANDLE:
-            self.or_minute = self._local_minutes(np.minimum(S.or_end, max(n - 1, 0))) if n else []
-            return
-        ses = np.repeat(np.arange(n_ses), np.diff(np.append(S.starts, n)))
+            or_minute = self._local_minutes(np.minimum(S.or_end, max(n - 1, 0))) if n else []
+            return or_minute, [], [], [], [], [], []
+        ses = self._ses
         long_ok, short_ok = self._allowed_sides()
         c, upper, lower = self.c, S.upper[ses], S.lower[ses]
         c_prev = np.concatenate(([np.nan], c[:-1]))  # close(t-1); t is never a session's first bar here
@@ -187,12 +201,15 @@ class _Loop:
         long_act &= long_ok[ses]
         short_act &= short_ok[ses]
         opp = np.flatnonzero(window & (long_act | short_act))
-        self.opp = opp.tolist()
-        self.opp_long = long_act[opp].tolist()
-        self.opp_short = short_act[opp].tolist()
-        self.opp_minute = self._local_minutes(opp)
-        self.opp_from = np.searchsorted(opp, S.or_end).tolist()
-        self.opp_to = np.searchsorted(opp, np.maximum(stop_at, S.or_end)).tolist()
+        return (
+            [],
+            opp.tolist(),
+            long_act[opp].tolist(),
+            short_act[opp].tolist(),
+            self._local_minutes(opp),
+            np.searchsorted(opp, S.or_end).tolist(),
+            np.searchsorted(opp, np.maximum(stop_at, S.or_end)).tolist(),
+        )
 
     # -- confluence (strategy.md 4, 9.13, 9.16) --
     def _flags(self, s: int, e: int, side: int) -> dict[str, int]:

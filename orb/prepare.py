@@ -6,7 +6,7 @@ Nothing here depends on a position; all of it is causal (a session's values use 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -55,6 +55,8 @@ class Prepared:
     ses: np.ndarray  # session position of each bar
     sessions: Sessions
     first_reported: int
+    # What a loop derives from these arrays for one entry rule, kept for the next loop on them (sweeps).
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
     def only(self, positions: np.ndarray) -> Prepared:
         """The same values for the sessions at `positions` only (ascending): their bars and per-session
