@@ -658,16 +658,28 @@ _NAT = np.iinfo(np.int64).min  # int64 ns that pandas reads as NaT
 
 
 def _frame(rows: list, columns, dtypes: dict[str, str]) -> pd.DataFrame:
-    """Rows as a frame with fixed dtypes; time columns hold int64 ns since the epoch (UTC)."""
-    frame = pd.DataFrame(rows, columns=list(columns))
-    converted = {}
-    for col, dtype in dtypes.items():
-        if dtype == _TIME:
-            ns = frame[col].to_numpy(dtype=np.int64)  # int64 min is NaT
-            converted[col] = pd.Series(ns.view("M8[ns]"), index=frame.index, copy=False).dt.tz_localize("UTC")
+    """Rows (dicts or tuples) as a frame with fixed dtypes; time columns hold int64 ns since the epoch
+    (UTC); other columns keep the dtype their values give (float64 for numbers, object for dates)."""
+    columns = list(columns)
+    if not rows:
+        frame = pd.DataFrame(rows, columns=columns)
+        return frame.astype({col: dtype for col, dtype in dtypes.items()})
+    if isinstance(rows[0], dict):
+        values = [[row[col] for row in rows] for col in columns]
+    else:
+        values = [list(v) for v in zip(*rows, strict=True)]
+    data = {}
+    for col, column in zip(columns, values, strict=True):
+        dtype = dtypes.get(col)
+        if dtype == _TIME:  # int64 min is NaT
+            data[col] = pd.DatetimeIndex(np.array(column, dtype=np.int64).view("M8[ns]")).tz_localize("UTC")
+        elif dtype == "str":
+            data[col] = pd.array(np.array(column, dtype=object), dtype="str")
+        elif dtype is not None:
+            data[col] = np.array(column, dtype=dtype)
         else:
-            converted[col] = frame[col].astype(dtype)
-    return pd.DataFrame({col: converted.get(col, frame[col]) for col in frame.columns}, index=frame.index)
+            data[col] = np.array(column)
+    return pd.DataFrame(data, columns=columns)
 
 
 class _Day:
