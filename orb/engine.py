@@ -657,13 +657,18 @@ _TIME = "datetime64[ns, UTC]"
 _NAT = np.iinfo(np.int64).min  # int64 ns that pandas reads as NaT
 
 
+_EMPTY: dict[tuple, pd.DataFrame] = {}  # empty frames by (columns, dtypes)
+
+
 def _frame(rows: list, columns, dtypes: dict[str, str]) -> pd.DataFrame:
     """Rows (dicts or tuples) as a frame with fixed dtypes; time columns hold int64 ns since the epoch
     (UTC); other columns keep the dtype their values give (float64 for numbers, object for dates)."""
     columns = list(columns)
     if not rows:
-        frame = pd.DataFrame(rows, columns=columns)
-        return frame.astype({col: dtype for col, dtype in dtypes.items()})
+        key = (tuple(columns), tuple(dtypes.items()))
+        if key not in _EMPTY:
+            _EMPTY[key] = pd.DataFrame([], columns=columns).astype(dtypes)
+        return _EMPTY[key].copy()  # copy-on-write: nothing is copied until someone writes
     if isinstance(rows[0], dict):
         values = [[row[col] for row in rows] for col in columns]
     else:
