@@ -54,7 +54,8 @@ def main() -> None:
     wall = {name: median([w for w, _ in r]) for name, r in runs.items()}
     rss = {name: median([m for _, m in r]) for name, r in runs.items()}
     for name in cases:
-        print(f"  {name:60s} median {wall[name]:6.2f} s wall, {rss[name]:5.0f} MiB peak RSS")
+        walls = ", ".join(f"{w:.2f}" for w, _ in runs[name])
+        print(f"  {name:60s} median {wall[name]:6.2f} s wall ({walls}), {rss[name]:5.0f} MiB peak RSS")
     base = wall[FLOOR]
     for name in ("orb, simple config", "orb, default config"):
         line = f"  {name}: x{wall[name] / base:.2f} the floor"
