@@ -4,8 +4,11 @@ research runs)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import sys
+import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
@@ -112,9 +115,47 @@ def error_line(message: str) -> None:
     console.print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
 
 
+PROGRESS_ENV = "ORB_PROGRESS_FILE"
+
+
+class _Progress(Progress):
+    """Rich progress that, when ORB_PROGRESS_FILE is set (a run started as a job), also writes the
+    latest task's description, counts and `rate` field to that file as JSON (atomically, at most 5/s)."""
+
+    _written = 0.0
+
+    def update(self, task_id, **kwargs) -> None:  # type: ignore[override]
+        super().update(task_id, **kwargs)
+        self._snapshot(task_id)
+
+    def advance(self, task_id, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._snapshot(task_id)
+
+    def _snapshot(self, task_id) -> None:
+        target = os.environ.get(PROGRESS_ENV)
+        task = self._tasks.get(task_id)
+        now = time.monotonic()
+        if not target or task is None or (now - self._written < 0.2 and task.completed < (task.total or 0)):
+            return
+        self._written = now
+        state = {
+            "description": task.description,
+            "completed": task.completed,
+            "total": task.total,
+            "detail": str(task.fields.get("rate", "")),
+        }
+        tmp = f"{target}.{os.getpid()}"
+        try:
+            Path(tmp).write_text(json.dumps(state), encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError:
+            logger.debug(f"cannot write the job progress file {target}")
+
+
 def progress(quiet: bool = False) -> Progress:
     """Progress bars with counts, rate-friendly columns and ETA."""
-    return Progress(
+    return _Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=30),

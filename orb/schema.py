@@ -74,6 +74,7 @@ class RunMode(StrEnum):
     BACKTEST = "backtest"
     SWEEP = "sweep"
     WALK_FORWARD = "walk_forward"
+    PORTFOLIO = "portfolio"
 
 
 class ExitReason(StrEnum):

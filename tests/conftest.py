@@ -8,6 +8,7 @@ import socket
 import pytest
 
 os.environ.setdefault("YF_DISABLE_CURL_CFFI", "1")  # yfinance over requests, so HTTP can be replayed
+os.environ.setdefault("ORB_JOB_WORKERS", "0")  # API apps start no job workers unless a test asks
 
 _real_connect = socket.socket.connect
 _LOOPBACK = ("127.", "::1", "localhost")

@@ -337,6 +337,8 @@ def _legs(config: Config, side: str, entry: float, r_ps: float, shares: int) -> 
     trade = config.trade
     d = DIRECTION[side]
     if not trade.partials:
+        if trade.target_r is None:
+            return []  # 11.2: no profit target, the position exits by its stop or at the end of the session
         return [
             {
                 "kind": "target",
@@ -502,6 +504,7 @@ def _run_session(sessions, s, config, symbol, *, atr, atr5, atr20, adx, state, t
         if config.confluence.rel_volume.enabled
         else 0,
         "first_after_or": window[-1] + 1,  # first bar that may act on the OR (section 2)
+        "allowed": _allowed_sides(config, bars, window),
         "last": _last_bar_index(session, config),
         "cutoff": hhmm_minutes(config.entry.cutoff),
         "state": state,
@@ -592,7 +595,9 @@ def _open_position(ctx: dict, side: str, signal_i: int, entry_i: int, raw_price:
     if not r_ps > 0:
         _event(ctx, signal_i, side, "invalid_risk", f"R per share {r_ps}")
         return None
-    equity = config.risk.initial_capital + ctx["state"]["realized"]  # 9.10: realized net P&L
+    equity = ctx["state"].get("sizing_equity")  # 10.2: portfolio slot capital alloc_d, fixed per session
+    if equity is None:
+        equity = config.risk.initial_capital + ctx["state"]["realized"]  # 9.10: realized net P&L
     by_risk = equity * config.risk.risk_per_trade / r_ps
     by_leverage = config.risk.max_leverage * equity / entry
     shares = math.floor(min(by_risk, by_leverage))
@@ -622,6 +627,20 @@ def _open_position(ctx: dict, side: str, signal_i: int, entry_i: int, raw_price:
     }
 
 
+def _allowed_sides(config: Config, bars: list[dict], window: list[int]) -> set[str]:
+    """Sides `entry.direction` allows (11.1); or_candle: the sign of close(last OR bar) - open(first
+    OR bar) over the bars present in the session's OR window (today's N, 10.9.15); 0 allows neither."""
+    direction = str(config.entry.direction)
+    if direction == "long":
+        return {LONG}
+    if direction == "short":
+        return {SHORT}
+    if direction == "or_candle":
+        move = bars[window[-1]]["close"] - bars[window[0]]["open"]
+        return {LONG} if move > 0 else {SHORT} if move < 0 else set()
+    return {LONG, SHORT}
+
+
 def _try_stop_entry(ctx: dict, i: int, upper: float, lower: float):
     """entry.mode stop on bar i (section 3): stop orders at the trigger levels."""
     if i < ctx["first_after_or"] or i == 0:
@@ -629,9 +648,10 @@ def _try_stop_entry(ctx: dict, i: int, upper: float, lower: float):
     bars = ctx["bars"]
     prev, bar = bars[i - 1], bars[i]
     sides = []
-    if prev["close"] <= upper and bar["high"] >= upper:  # armed (9.4) and touched (9.11)
+    allowed = ctx["allowed"]  # 11.1: a side that is not allowed is never armed and records no event
+    if LONG in allowed and prev["close"] <= upper and bar["high"] >= upper:  # armed (9.4) and touched (9.11)
         sides.append(LONG)
-    if prev["close"] >= lower and bar["low"] <= lower:
+    if SHORT in allowed and prev["close"] >= lower and bar["low"] <= lower:
         sides.append(SHORT)
     if not sides:
         return None
@@ -662,9 +682,10 @@ def _try_close_entry(ctx: dict, i: int, upper: float, lower: float):
     bars = ctx["bars"]
     prev, bar = bars[i - 1], bars[i]
     sides = []
-    if prev["close"] <= upper and bar["close"] > upper:  # strict signal (9.17)
+    allowed = ctx["allowed"]  # 11.1
+    if LONG in allowed and prev["close"] <= upper and bar["close"] > upper:  # strict signal (9.17)
         sides.append(LONG)
-    if prev["close"] >= lower and bar["close"] < lower:
+    if SHORT in allowed and prev["close"] >= lower and bar["close"] < lower:
         sides.append(SHORT)
     if not sides:
         return None
@@ -844,7 +865,7 @@ def _book_trade(ctx: dict, pos: dict, trades: list[dict], fills: list[dict]) -> 
         "shares": pos["shares"],
         "t1_price": legs["t1"]["price"] if "t1" in legs else float("nan"),
         "t2_price": legs["t2"]["price"] if "t2" in legs else float("nan"),
-        "target_price": legs["target"]["price"],
+        "target_price": legs["target"]["price"] if "target" in legs else float("nan"),
         "exit_time": last["time"],
         "exit_price": last["price"],
         "exit_reason": exit_reason,

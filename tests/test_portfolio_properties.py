@@ -163,3 +163,20 @@ def test_one_symbol_and_one_slot_equals_the_single_symbol_engine(seed, extra) ->
         assert (res.universe["status"] != "not_selected").all()
         pd.testing.assert_frame_equal(res.trades.drop(columns=["alloc", "rank"]), single.trades)
         assert res.equity["equity"].iloc[-1] == pytest.approx(single.equity["equity"].iloc[-1], rel=1e-12)
+
+
+def test_the_stages_on_a_dask_cluster_give_the_same_run() -> None:
+    distributed = pytest.importorskip("distributed")
+    config = cfg(**{"portfolio.max_positions": 3})
+    frames = universe_bars(1)
+    local = run(config, frames)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+        dashboard_address=":0",
+    ) as cluster:  # fmt: skip
+        remote = backtest(
+            config, list(SYMBOLS), FrameSource(frames, START, None), scheduler=cluster.scheduler_address
+        )
+    for name in ("universe", "trades", "fills", "equity"):
+        pd.testing.assert_frame_equal(getattr(local, name), getattr(remote, name))
+    assert local.metrics == remote.metrics

@@ -14,11 +14,14 @@ from orb import __version__
 from orb.api.deps import ERRORS, require_api_key
 from orb.api.models import ErrorDetail
 from orb.api.routes import research, runs
+from orb.api.routes.catalog import catalog_router
+from orb.api.routes.jobs import jobs_router
 from orb.runs import read as results
 from orb.runs.read import InvalidRunId, InvalidSymbol, RunIncomplete, RunNotFound, SymbolNotFound
 
 DESCRIPTION = (
-    "Read-only access to the backtest run folders written by `run_backtest.py`. "
+    "The backtest run folders written by `run_backtest.py`, and jobs that write new ones (/api/jobs, "
+    "same code path as the CLI; write routes need the API key when one is set). "
     "Every data endpoint takes `run_id` (omitted: the newest complete run). "
     "Times are ISO-8601 with offset (UTC); undefined numbers are null. Each run's `mode` (GET "
     "/api/runs) says which endpoints apply: a backtest has trades, equity and sessions; a sweep "
@@ -86,14 +89,13 @@ def create_app(
     responses = dict(ERRORS)
     if key:
         responses[401] = {"model": ErrorDetail, "description": "Missing or wrong X-API-Key header."}
-    api = APIRouter(
-        prefix="/api",
-        dependencies=[Depends(require_api_key)] if key else [],
-        responses=responses,
-        tags=["runs"],
-    )
+    guards = [Depends(require_api_key)] if key else []
+    api = APIRouter(prefix="/api", dependencies=guards, responses=responses, tags=["runs"])
     api.include_router(runs.router)
     api.include_router(research.router)
     app.include_router(runs.health_router)
     app.include_router(api)
+    root = app.state.runs_dir
+    app.include_router(jobs_router(root, key), dependencies=guards, responses=responses)  # write routes
+    app.include_router(catalog_router(root, key), dependencies=guards, responses=responses)
     return app

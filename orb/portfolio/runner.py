@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +26,8 @@ from orb.portfolio.account import simulate
 from orb.portfolio.measures import account_metrics, benchmark_series, symbol_statistics
 from orb.portfolio.stages import FrameSource, Source, default_workers, open_mapper, stage1, stage2
 from orb.portfolio.universe import build_grid, funnel
-from orb.portfolio.write import PortfolioFiles, write_files
+from orb.runs.write import PortfolioArtifacts, finish_manifest, publish, staging, start_run, write_portfolio
 from orb.sessions import schedule
-from orb.writer import base_run_id, ensure_writable, publish, reserve_run_id, staging, sweep_stale
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,7 @@ def run(
 ) -> PortfolioOutcome:
     """Execute a portfolio run and write its folder; raise OrbError (one line) when nothing can be saved."""
     started = time.perf_counter()
-    ensure_writable(request.output_dir)
-    for stale in sweep_stale(request.output_dir):
-        logger.debug(f"removed the temp folder of a crashed run: {stale}")
-    run_id = reserve_run_id(request.output_dir, base_run_id(datetime.now(), request.run_name))
+    run_id = start_run(request.output_dir, request.run_name)
     source = Source(request.source, request.start, request.end, request.data_path, request.cache_dir)
     with staging(request.output_dir, run_id) as tmp:
         sink = console.add_run_log(tmp / "run.log")
@@ -97,11 +92,12 @@ def run(
                 "sessions": int(res.universe["session_date"].nunique()),
                 "stage_seconds": {k: round(v, 3) for k, v in res.stage_seconds.items()},
             }
-            files = PortfolioFiles(
+            art = PortfolioArtifacts(
                 res.universe, res.trades, res.fills, res.events, res.bars, res.equity, res.benchmark,
-                res.metrics, cfg.to_dict(), manifest,
+                res.metrics, cfg.to_dict(),
             )  # fmt: skip
-            write_files(tmp, files)
+            write_portfolio(tmp, art)
+            finish_manifest(tmp, manifest)
         finally:
             logger.remove(sink)
         run_dir = publish(tmp, request.output_dir, run_id)
@@ -246,10 +242,10 @@ def _tables(cfg, grid, account, benchmark, symbols) -> dict:
     events = events.sort_values(["time", "symbol"], kind="stable", ignore_index=True)
 
     aggregate = account_metrics(cfg, trades, account.equity, universe, account.sessions, symbols, benchmark)
+    chosen = universe[universe["status"].isin(["traded", "no_signal"])]
+    rows = {sym: frame for sym, frame in chosen.groupby("symbol", sort=True)}
     per_symbol = {
-        sym: symbol_statistics(cfg, r.trades, universe[universe["symbol"] == sym])
-        for sym, r in results.items()
-        if len(r.trades)
+        sym: symbol_statistics(cfg, r.trades, rows[sym]) for sym, r in results.items() if len(r.trades)
     }
     return {
         "universe": universe,

@@ -26,7 +26,7 @@ from orb.data.bars import bars_sha256
 from orb.engine import EventLoopBacktest, Prepared
 from orb.errors import DataError, NoDataError, OrbError
 from orb.portfolio.universe import daily_values
-from orb.research.tasks import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT
+from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,7 @@ def default_workers() -> int:
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's job
+    die_with_parent()  # a killed parent leaves no worker behind
 
 
 def _ticked(result, tick: Callable[[int], None], done: int):

@@ -7,13 +7,7 @@ Results come back in task order whatever the backend and worker count.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import signal
-import sys
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,10 +22,9 @@ from orb.engine import EventLoopBacktest
 from orb.errors import OrbError
 from orb.metrics import aggregate_metrics, symbol_metrics
 from orb.prepare import PreparedMemo
+from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
 
 Bars = Mapping[str, pd.DataFrame]
-DASK_CONNECT_TIMEOUT = "10s"  # to reach the scheduler
-DASK_WORKER_WAIT = 30  # seconds to wait for a first worker
 
 
 @dataclass(frozen=True)
@@ -133,29 +126,7 @@ def _init_worker(bars: Bars) -> None:
     global _WORKER_BARS
     _WORKER_BARS = bars
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-PARENT_POLL_SECONDS = 0.5
-
-
-def _die_with_parent() -> None:
-    """On Linux the kernel sends SIGTERM when the parent exits (prctl PR_SET_PDEATHSIG); everywhere a
-    daemon thread also exits the worker once its parent process is gone (re-parented)."""
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_SECONDS)
-        os._exit(1)
-
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-    threading.Thread(target=watch, name="orb-parent-watch", daemon=True).start()
+    die_with_parent()
 
 
 def _evaluate_in_worker(task: Task) -> TaskResult:

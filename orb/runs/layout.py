@@ -67,11 +67,28 @@ MONTECARLO_BANDS = "montecarlo_bands.parquet"
 MONTECARLO_PATHS = "montecarlo_paths.parquet"
 MONTECARLO_FILES = (MONTECARLO_SUMMARY, MONTECARLO_BANDS, MONTECARLO_PATHS)
 
+# Portfolio runs (run-format.md "Portfolio runs"): combined tables with a `symbol` column.
+UNIVERSE = "universe.parquet"
+ALL_FILLS = "all_fills.parquet"
+ALL_EVENTS = "all_events.parquet"
+PORTFOLIO_BARS = "bars.parquet"
+BENCHMARK = "benchmark.parquet"
+PORTFOLIO_FILES = (
+    UNIVERSE,
+    ALL_TRADES,
+    ALL_TRADES_CSV,
+    ALL_FILLS,
+    ALL_EVENTS,
+    PORTFOLIO_BARS,
+    COMBINED_EQUITY,
+)
+
 # Files a complete run of each mode must have (besides every file its manifest lists).
 REQUIRED = {
     RunMode.BACKTEST: (METRICS,),
     RunMode.SWEEP: (SWEEP_JSON, SWEEP_RESULTS),
     RunMode.WALK_FORWARD: (WALK_FORWARD_JSON, WF_FOLDS, WF_OOS_EQUITY, METRICS),
+    RunMode.PORTFOLIO: (UNIVERSE, ALL_TRADES, COMBINED_EQUITY, METRICS),
 }
 
 

@@ -212,6 +212,21 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     out.to_csv(path, index=False, lineterminator="\n")
 
 
+@dataclass(frozen=True)
+class PortfolioArtifacts:
+    """Everything a portfolio run writes besides run.log and the manifest (strategy.md 10)."""
+
+    universe: pd.DataFrame
+    trades: pd.DataFrame
+    fills: pd.DataFrame
+    events: pd.DataFrame
+    bars: pd.DataFrame
+    equity: pd.DataFrame
+    benchmark: pd.DataFrame | None
+    metrics: dict
+    config: dict
+
+
 # ---------------------------------------------------------------------------------------------- run modes
 
 
@@ -232,6 +247,21 @@ def write_backtest(folder: Path, art: BacktestArtifacts) -> None:
     write_json(art.config, folder / L.CONFIG)
     if art.montecarlo is not None:
         write_monte_carlo(art.montecarlo, folder)
+
+
+def write_portfolio(folder: Path, art: PortfolioArtifacts) -> None:
+    """The files of a portfolio run (run-format.md "Portfolio runs"), manifest excluded."""
+    write_parquet(art.universe, folder / L.UNIVERSE)
+    write_parquet(art.trades, folder / L.ALL_TRADES)
+    write_csv(art.trades, folder / L.ALL_TRADES_CSV)
+    write_parquet(art.fills, folder / L.ALL_FILLS)
+    write_parquet(art.events, folder / L.ALL_EVENTS)
+    write_parquet(art.bars, folder / L.PORTFOLIO_BARS)
+    write_parquet(art.equity, folder / L.COMBINED_EQUITY)
+    if art.benchmark is not None:
+        write_parquet(art.benchmark, folder / L.BENCHMARK)
+    write_json(art.metrics, folder / L.METRICS)
+    write_json(art.config, folder / L.CONFIG)
 
 
 def write_sweep(folder: Path, art: SweepArtifacts) -> None:
