@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ import pandas as pd
 warnings.simplefilter("ignore")
 import vectorbt as vbt  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.grids import grid_values  # noqa: E402
 
 NY = "America/New_York"
