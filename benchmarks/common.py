@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks: fresh-process timing, A/B alternation, medians, machine load."""
+"""Shared parts of the benchmarks: fresh-process timing, A/B alternation, medians, machine load."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def alternate(
     for _ in range(repeat):
         for name, cmd in cases.items():
             out[name].append(timed(cmd, cwd))
+            print(f"    {name}: {out[name][-1][0]:.2f} s ({load()})", flush=True)
     return out
 
 
