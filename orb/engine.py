@@ -1,9 +1,12 @@
-"""EventLoopBacktest: the bar-by-bar ORB confluence engine (strategy.md sections 1-8).
+"""EventLoopBacktest: the bar-by-bar ORB confluence engine (strategy.md sections 1-8, 11).
 
 Everything that does not depend on the position (sessions, opening ranges, daily values, trigger
-levels, arming, confluence flags) is computed once with numpy from causal data. The loop then walks
-each session's bars in time order, carrying only the state a trader would: the open position,
-the session's entries, consecutive losses and realized R, and the symbol's realized equity.
+levels, rel_volume and ADX flags) is computed once with numpy from causal data (orb.prepare). The
+loop then walks each session in time order, carrying only the state a trader would: the open
+position, the session's entries, consecutive losses and realized R, and the symbol's realized equity.
+It visits only the bars that can act: while flat, the bars where an armed, allowed side touches its
+trigger (found for all sessions at once with numpy); while in a position, the next bar that touches
+the stop or the next target (a numpy scan from the current bar). Every other bar changes nothing.
 
 Fill times are the start stamp of the bar on which the fill happened.
 """
