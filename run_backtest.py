@@ -122,9 +122,7 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
     """Sweep, walk-forward and Dask flags (docs/research.md)."""
     g = p.add_argument_group("research (docs/research.md)")
     g.add_argument("--sweep", type=Path, metavar="FILE.yaml", help="backtest every sweep-file combination")
-    g.add_argument(
-        "--rank-by", type=_rank_key, default="total_r", metavar="METRIC", help="ranking metric (total_r)"
-    )
+    g.add_argument("--rank-by", type=_rank_key, metavar="METRIC", help="ranking metric (total_r)")
     g.add_argument("--workers", type=_positive, metavar="N", help="worker processes (default: all cores)")
     g.add_argument(
         "--walk-forward", action="store_true", help="choose on train windows, trade the next test window"
@@ -483,7 +481,7 @@ def _research(args: argparse.Namespace, request, cfg, header: dict[str, str], mo
 
     research = ResearchRequest(
         sweep_path=args.sweep,
-        rank_by=args.rank_by,
+        rank_by=args.rank_by or "total_r",  # no default in argparse: it would import research to check it
         workers=args.workers or os.cpu_count() or 1,
         scheduler=args.dask_scheduler,
         walk_forward=args.walk_forward,

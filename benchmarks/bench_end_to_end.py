@@ -1,73 +1,70 @@
-"""Whole-process speed and memory of `run_backtest.py` (imports, load, full rules, every output file).
+"""Whole-process speed and memory of `run_backtest.py` next to backtesting.py, on the same bars.
 
-1. About 525,720 one-minute bars of one symbol read from a local Parquet file (`--data`), default config.
-2. `--symbols SPY QQQ IWM --start 2024-01-02 --end 2024-12-31 --synthetic` (about 295,000 bars).
+One Parquet file of about 528,000 one-minute regular-hours bars (5.4 years of one symbol). In one run,
+alternated A/B (each case once per round, `--repeat` rounds), each in a fresh process:
+- floor: the interpreter, `import numpy, pandas, pyarrow` and reading the file;
+- orb, simple config (the ORB of tests/test_parity_backtesting_py.py) and the default config (confluence
+  and partials on), every output file written (`--data FILE`);
+- backtesting.py running the same simple ORB (benchmarks/peer_backtesting_py.py), when installed.
+Prints medians of wall time and peak RSS, the ratios, and the machine load before and after.
 
-Each command runs `--repeat` times in a fresh process; the best wall time and the peak RSS are printed.
-
-    python benchmarks/bench_end_to_end.py [--repeat 3]
+    python benchmarks/bench_end_to_end.py [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+import importlib.util
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import DEFAULT_YAML, ROOT, SIMPLE_YAML, alternate, load, median, synthetic_parquet  # noqa: E402
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one fresh process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024
+FLOOR = "floor (python, import numpy+pandas+pyarrow, read the file)"
+PEER = "backtesting.py, simple ORB"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    from orb.data.synthetic import generate_bars
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        bars = generate_bars("SPY", "2019-01-02", "2024-05-28", 1, 42)
         data = work / "SPY.parquet"
-        bars.reset_index().to_parquet(data, index=False)
-        first, last = bars.index[0].date(), bars.index[-1].date()
-        script = str(ROOT / "run_backtest.py")
+        n_bars = synthetic_parquet(data)
+        (work / "simple.yaml").write_text(SIMPLE_YAML)
+        (work / "default.yaml").write_text(DEFAULT_YAML)
+        ours = [sys.executable, str(ROOT / "run_backtest.py"), "--symbols", "SPY", "--data", str(data), "-q",
+                "--output-dir", str(work / "runs")]  # fmt: skip
+        floor = "import numpy, pandas, pyarrow, sys; pandas.read_parquet(sys.argv[1])"
         cases = {
-            f"file, 1 symbol, {len(bars):,} bars": [
-                sys.executable, script, "--symbols", "SPY", "--data", str(data), "--config",
-                str(_utc_config(work)), "--start", str(first), "--end", str(last), "-q",
-            ],
-            "synthetic, SPY QQQ IWM, 2024 (about 295,000 bars)": [
-                sys.executable, script, "--symbols", "SPY", "QQQ", "IWM", "--start", "2024-01-02",
-                "--end", "2024-12-31", "--synthetic", "-q",
-            ],
-        }  # fmt: skip
-        for name, cmd in cases.items():
-            runs = [timed([*cmd, "--output-dir", str(work / "runs")], work) for _ in range(args.repeat)]
-            best = min(w for w, _ in runs)
-            peak = max(m for _, m in runs)
-            print(f"{name}: best wall {best:.2f} s of {args.repeat}, peak RSS {peak:,.0f} MiB")
-
-
-def _utc_config(work: Path) -> Path:
-    path = work / "utc.yaml"
-    path.write_text("data:\n  file_timezone: UTC\n")
-    return path
+            FLOOR: [sys.executable, "-c", floor, str(data)],
+            "orb, simple config": [*ours, "--config", str(work / "simple.yaml")],
+            "orb, default config": [*ours, "--config", str(work / "default.yaml")],
+        }
+        peer = importlib.util.find_spec("backtesting") is not None
+        if peer:
+            cases[PEER] = [sys.executable, str(ROOT / "benchmarks/peer_backtesting_py.py"), str(data)]
+        print(f"{n_bars:,} one-minute bars in one Parquet file; {args.repeat} alternated rounds; {load()}")
+        runs = alternate(cases, work, args.repeat)
+        after = load()
+    wall = {name: median([w for w, _ in r]) for name, r in runs.items()}
+    rss = {name: median([m for _, m in r]) for name, r in runs.items()}
+    for name in cases:
+        walls = ", ".join(f"{w:.2f}" for w, _ in runs[name])
+        print(f"  {name:60s} median {wall[name]:6.2f} s wall ({walls}), {rss[name]:5.0f} MiB peak RSS")
+    base = wall[FLOOR]
+    for name in ("orb, simple config", "orb, default config"):
+        line = f"  {name}: x{wall[name] / base:.2f} the floor"
+        if peer:
+            line += f", backtesting.py takes x{wall[PEER] / wall[name]:.1f} as long"
+        print(line)
+    if not peer:
+        print("  backtesting.py is not installed (pip install backtesting): no peer figure")
+    print(f"after: {after}")
 
 
 if __name__ == "__main__":

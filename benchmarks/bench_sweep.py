@@ -1,88 +1,73 @@
-"""Sweep speed: 100 combinations over 1 symbol x 1 year of synthetic 1-minute bars (target: under 15 s
-wall with 2 workers on a 2-core machine).
+"""Sweep speed: 200 and 1,000 combinations over 1 symbol x 1 year of 1-minute bars, 2 workers, next to
+vectorbt running an ORB sweep with the parameters as columns on the same bars (benchmarks/peer_vectorbt.py,
+when vectorbt is installed; a benchmark-only dependency).
 
-Measures, for 1 and 2 workers, the task phase (process pool start + 100 backtests with metrics, bars
-loaded once beforehand) and the whole `run_backtest.py --sweep` command in a fresh process (interpreter
-start, data generation, tasks, run folder); prints combinations per second and the 1 -> 2 speed-up.
+Each case is a whole fresh process (interpreter, imports, bars from one Parquet file, every combination,
+the run folder), alternated A/B per round, `--repeat` rounds; prints medians, combinations per second, the
+ratio and the machine load.
 
-    python benchmarks/bench_sweep.py [--repeat 1]
+    python benchmarks/bench_sweep.py [--repeat 3] [--sizes 200 1000] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+import importlib.util
 import sys
 import tempfile
-import time
-from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orb.config import load_config  # noqa: E402
-from orb.data import load_symbol  # noqa: E402
-from orb.research.sweep import load_sweep  # noqa: E402
-from orb.research.tasks import Task, run_tasks  # noqa: E402
+from benchmarks.common import ROOT, alternate, load, median  # noqa: E402
+from benchmarks.grids import grid_yaml  # noqa: E402
 
-START, END = date(2023, 1, 3), date(2023, 12, 29)
-GRID = """grid:
-  orb.base_minutes: [5, 10, 15, 20, 30]
-  trade.atr_stop_mult: [0.5, 0.8, 1.0, 1.5]
-  costs.slippage_per_share: [0.0, 0.01, 0.02, 0.03, 0.05]
-"""
-
-
-def task_phase(tasks: list[Task], bars: dict, workers: int, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run_tasks(tasks, bars, workers=workers)
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def command(sweep_path: Path, workers: int, out: Path, repeat: int) -> float:
-    args = [sys.executable, str(ROOT / "run_backtest.py"), "--symbols", "SPY", "--synthetic"]
-    args += ["--start", START.isoformat(), "--end", END.isoformat(), "--sweep", str(sweep_path)]
-    args += ["--workers", str(workers), "--output-dir", str(out), "-q"]
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        subprocess.run(args, check=True, cwd=out, stdout=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - started)
-    return best
+FIRST, START, END = "2022-11-01", "2023-01-03", "2023-12-29"  # warm-up sessions from November 2022
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=1, help="best of N (other load on the machine skews)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000], choices=[200, 1000])
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    cfg = load_config()
+    from orb.data.synthetic import generate_bars
+
+    peer = importlib.util.find_spec("vectorbt") is not None
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        sweep_path = out / "bench_sweep.yaml"
-        sweep_path.write_text(GRID)
-        sweep = load_sweep(sweep_path, cfg)
-        bars = {"SPY": load_symbol("SPY", config=cfg, start=START, end=END, source="synthetic").bars}
-        tasks = [Task(i, c.config, START, END) for i, c in enumerate(sweep.valid)]
-        n = len(tasks)
-        print(f"{n} combinations x SPY, {len(bars['SPY']):,} bars ({START} .. {END}, warm-up included)")
-        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-        phase = {w: task_phase(tasks, bars, w, args.repeat) for w in (1, 2)}
-        whole = {w: command(sweep_path, w, out, args.repeat) for w in (1, 2)}
-    for w in (1, 2):
-        print(
-            f"workers {w}: task phase {phase[w]:6.2f} s = {n / phase[w]:6.1f} combinations/s; "
-            f"whole command {whole[w]:6.2f} s = {n / whole[w]:6.1f} combinations/s"
-        )
-    speedup = f"task phase x{phase[1] / phase[2]:.2f}, whole command x{whole[1] / whole[2]:.2f}"
-    print(f"speed-up 1 -> 2 workers: {speedup}")
-    verdict = "met" if whole[2] < 15 else "MISSED"
-    print(f"target < 15 s wall with 2 workers: {verdict} ({whole[2]:.2f} s)")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+        work = Path(tmp)
+        data = work / "SPY.parquet"
+        bars = generate_bars("SPY", FIRST, END, 1, 42)
+        bars.reset_index().to_parquet(data, index=False)
+        (work / "utc.yaml").write_text("data: {file_timezone: UTC}\n")
+        cases = {}
+        for size in args.sizes:
+            grid = work / f"grid{size}.yaml"
+            grid.write_text(grid_yaml(size))
+            cases[f"orb, {size} combinations, {args.workers} workers"] = [
+                sys.executable, str(ROOT / "run_backtest.py"), "--symbols", "SPY", "--data", str(data),
+                "--config", str(work / "utc.yaml"), "--start", START, "--end", END, "--sweep", str(grid),
+                "--workers", str(args.workers), "--output-dir", str(work / "runs"), "-q",
+            ]  # fmt: skip
+            if peer:
+                cases[f"vectorbt, {size} combinations"] = [
+                    sys.executable, str(ROOT / "benchmarks/peer_vectorbt.py"), str(data), str(size)
+                ]  # fmt: skip
+        print(f"1 symbol, {len(bars):,} bars ({FIRST} .. {END}), {args.repeat} alternated rounds; {load()}")
+        runs = alternate(cases, ROOT, args.repeat)
+        after = load()
+    for name, results in runs.items():
+        wall = median([w for w, _ in results])
+        size = int(name.split(", ")[1].split()[0])
+        print(f"  {name:40s} median {wall:7.2f} s = {size / wall:6.1f} combinations/s")
+    for size in args.sizes:
+        ours = median([w for w, _ in runs[f"orb, {size} combinations, {args.workers} workers"]])
+        if peer:
+            theirs = median([w for w, _ in runs[f"vectorbt, {size} combinations"]])
+            print(f"  {size} combinations: vectorbt takes x{theirs / ours:.1f} as long as orb")
+    if not peer:
+        print("  vectorbt is not installed (pip install vectorbt): no peer figure")
+    print(f"after: {after}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ CORE = (
     "orb.schema",
     "orb.errors",
     "orb.validation",
+    "orb.prepare",
     "orb.data",
 )
 UPPER = ("orb.runs", "orb.research", "orb.pipeline", "orb.console", "orb.api", "orb.views")

@@ -21,6 +21,7 @@ from orb.config import Config
 from orb.engine import EventLoopBacktest
 from orb.errors import OrbError
 from orb.metrics import aggregate_metrics, symbol_metrics
+from orb.prepare import PreparedMemo
 from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
 
 Bars = Mapping[str, pd.DataFrame]
@@ -54,13 +55,14 @@ class TaskResult:
 
 def evaluate(task: Task, bars: Bars) -> TaskResult:
     """Run `task` on `bars` (symbol -> bar contract). Bars after the window's last session are cut off
-    before the engine sees them, so nothing after `end` can influence the result."""
-    next_day = pd.Timestamp(task.end, tz=task.config.session.timezone) + pd.Timedelta(days=1)
-    cutoff = next_day.tz_convert("UTC")
+    before the engine sees them, so nothing after `end` can influence the result.
+
+    The preparation (sessions, opening ranges, daily values, flags) is shared with the other tasks of
+    this process whose config prepares the same way (`prepare_key`); only the metrics' frames are built."""
     results = {}
     for sym, sym_bars in bars.items():
-        visible = sym_bars.iloc[: sym_bars.index.searchsorted(cutoff)]
-        results[sym] = EventLoopBacktest(task.config, sym).run(visible, start=task.start, end=task.end)
+        prepared = _PREPARED.get(task.config, sym, sym_bars, task.start, task.end)
+        results[sym] = EventLoopBacktest(task.config, sym).run_prepared(prepared, lean=True)
     per_symbol = {sym: symbol_metrics(res, task.config) for sym, res in results.items()}
     frames = (
         {sym: Frames(res.trades, res.equity, res.sessions) for sym, res in results.items()}
@@ -68,6 +70,9 @@ def evaluate(task: Task, bars: Bars) -> TaskResult:
         else None
     )
     return TaskResult(task.index, per_symbol, aggregate_metrics(results, task.config), frames)
+
+
+_PREPARED = PreparedMemo()
 
 
 Progress = Callable[[int], None]  # called with the number of tasks finished so far

@@ -192,9 +192,10 @@ def finish_manifest(tmp: Path, manifest: dict) -> None:
 # ---------------------------------------------------------------------------------------------- formats
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet without the pandas index; the same frame gives the same bytes."""
-    frame.to_parquet(path, index=False, engine="pyarrow", compression="snappy")
+def write_parquet(frame: pd.DataFrame, path: Path, dictionary: bool = True) -> None:
+    """Parquet without the pandas index; the same frame gives the same bytes. `dictionary=False` skips
+    dictionary encoding (faster to write for large frames of mostly distinct values; same reader)."""
+    frame.to_parquet(path, index=False, engine="pyarrow", compression="snappy", use_dictionary=dictionary)
 
 
 def write_json(data: object, path: Path) -> None:
@@ -240,7 +241,7 @@ def write_backtest(folder: Path, art: BacktestArtifacts) -> None:
         write_parquet(res.equity, folder / L.symbol_file(sym, "equity"))
         write_parquet(res.sessions, folder / L.symbol_file(sym, "sessions"))
         write_parquet(res.events, folder / L.symbol_file(sym, "events"))
-        write_parquet(res.bars.reset_index(), folder / L.symbol_file(sym, "bars"))
+        write_parquet(res.bars.reset_index(), folder / L.symbol_file(sym, "bars"), dictionary=False)
         write_json(art.per_symbol[sym], folder / L.symbol_file(sym, "metrics"))
     write_parquet(art.all_trades, folder / L.ALL_TRADES)
     write_csv(art.all_trades, folder / L.ALL_TRADES_CSV)
