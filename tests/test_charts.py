@@ -428,7 +428,7 @@ def test_replay_of_two_trades_keeps_one_legend_entry_per_kind():
         ("win_rate", 0.4167, "41.7%"),
         ("total_r", 3.456, "+3.46R"),
         ("max_drawdown_r", -2.0, "-2.00R"),
-        ("net_pnl", -1234.5, "$-1,234.50"),
+        ("net_pnl", -1234.5, "-$1,234.50"),  # issue 9: the sign before the dollar sign
         ("max_drawdown_pct", 1.5, "1.50%"),
         ("sharpe", None, "—"),
         ("profit_factor", 1.5, "1.50"),
