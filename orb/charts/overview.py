@@ -57,16 +57,17 @@ def trading_costs(trades: pd.DataFrame, fills: pd.DataFrame, slippage_per_share:
 
 
 def session_closes(bars: pd.DataFrame, tz: str = TZ) -> pd.DataFrame:
-    """One row per session of a bar series: `session_date`, `timestamp` and `close` of its last bar, and
-    `open` of its first bar (bar contract with a UTC `timestamp` index, or a `timestamp` column)."""
+    """One row per session of a bar series: `open_time` and `open` of its first bar, `timestamp` and
+    `close` of its last bar (bar contract with a UTC `timestamp` index, or a `timestamp` column)."""
     bars = bars if "timestamp" in bars.columns else bars.reset_index(names="timestamp")
     bars = bars.sort_values("timestamp")
     day = to_local(bars["timestamp"], tz).dt.date
     groups = bars.groupby(day.to_numpy(), sort=True)
     frame = pd.DataFrame(
         {
-            "timestamp": groups["timestamp"].last(),
+            "open_time": groups["timestamp"].first(),
             "open": groups["open"].first().astype(float),
+            "timestamp": groups["timestamp"].last(),
             "close": groups["close"].last().astype(float),
         }
     )
@@ -79,7 +80,7 @@ def buy_and_hold(closes: pd.DataFrame, start_equity: float) -> pd.DataFrame:
     if closes.empty:
         return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"), "equity": []})
     first_open = float(closes["open"].iloc[0])
-    start = pd.DataFrame({"timestamp": [closes["timestamp"].iloc[0]], "equity": [start_equity]})
+    start = pd.DataFrame({"timestamp": [closes["open_time"].iloc[0]], "equity": [start_equity]})
     held = pd.DataFrame(
         {"timestamp": closes["timestamp"], "equity": start_equity * closes["close"] / first_open}
     )
@@ -145,7 +146,7 @@ def calendar_figure(daily: pd.DataFrame) -> go.Figure:
         return empty(title, "No sessions in this run")
     day = pd.to_datetime(daily["session_date"])
     frame = daily.assign(
-        weekday=day.dt.weekday, week=(day - pd.to_timedelta(day.dt.weekday, unit="D")).dt.date
+        weekday=day.dt.day_of_week, week=(day - pd.to_timedelta(day.dt.day_of_week, unit="D")).dt.date
     )
     frame = frame[frame["weekday"] < len(WEEKDAYS)]
     weeks = sorted(frame["week"].unique())
