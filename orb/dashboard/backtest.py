@@ -201,7 +201,8 @@ def show_trades(run: dict, path: Path, stamp: tuple, run_id: str, tz: str) -> No
         trade = shown.iloc[rows[0]]
         follow_selection(run_id, trade)
         st.subheader(f"Replay of trade {trade['trade_id']}")
-        show_replay(path, stamp, run, str(trade["symbol"]), trade["session_date"], trade["trade_id"])
+        symbol, day = str(trade["symbol"]), trade["session_date"]
+        show_replay(path, stamp, run, symbol, day, trade["trade_id"], key=f"trade_replay_{run_id}")
 
 
 def replay_keys(run_id: str, symbol: str = "") -> dict[str, str]:
@@ -231,22 +232,23 @@ def follow_selection(run_id: str, trade: pd.Series) -> None:
         select_trade(run_id, str(trade["symbol"]), trade["session_date"], trade["trade_id"])
 
 
-def show_replay(path: Path, stamp: tuple, run: dict, symbol: str, session_date, selected=None) -> None:
+def show_replay(
+    path: Path, stamp: tuple, run: dict, symbol: str, session_date, selected=None, *, key: str
+) -> None:
     detail = data.load_symbol_detail(str(path), stamp, symbol)
     trades = run["trades"][run["trades"]["symbol"] == symbol]
     sessions = run["sessions"][run["sessions"]["symbol"] == symbol]
     fig = report.session_replay(
         path, symbol, session_date, trades=trades, fills=detail["fills"], sessions=sessions, selected=selected
     )
-    st.plotly_chart(fig, **PLOT)
+    st.plotly_chart(fig, key=key, **PLOT)  # keyed: both tabs may draw the same session
     day = pd.Timestamp(session_date).date()
     events = detail["events"]
     events = events[pd.to_datetime(events["session_date"]).dt.date == day]
     if len(events):
         with st.expander(f"Blocked signals that session ({len(events)})"):
-            st.dataframe(
-                events.assign(time=charts.to_local(events["time"], report.timezone_of(run["config"])))
-            )
+            local = events.assign(time=charts.to_local(events["time"], report.timezone_of(run["config"])))
+            st.dataframe(local, key=f"{key}_events")
 
 
 def trade_order(trades: pd.DataFrame) -> pd.DataFrame:
@@ -269,15 +271,15 @@ def neighbours(ordered: pd.DataFrame, current: str | None, day) -> tuple:
     return (earlier.iloc[-1] if len(earlier) else None), (later.iloc[0] if len(later) else None)
 
 
-def trade_buttons(run_id: str, ordered: pd.DataFrame, current: str | None, day) -> None:
-    """Best trade, worst trade, previous trade and next trade (of the whole run, in replay order)."""
-    before, after = neighbours(ordered, current, day)
+def trade_buttons(run_id: str, ordered: pd.DataFrame, symbol: str, current: str | None, day) -> None:
+    """Best and worst trade of the run; previous and next trade of `symbol` (in replay order)."""
+    before, after = neighbours(ordered[ordered["symbol"] == symbol].reset_index(drop=True), current, day)
     r = ordered["r_multiple"].astype(float)
     targets = (
         ("Best trade", ordered.loc[r.idxmax()], "best", ":material/trending_up:"),
         ("Worst trade", ordered.loc[r.idxmin()], "worst", ":material/trending_down:"),
-        ("Previous trade", before, "previous", ":material/chevron_left:"),
-        ("Next trade", after, "next", ":material/chevron_right:"),
+        (f"Previous {symbol} trade", before, "previous", ":material/chevron_left:"),
+        (f"Next {symbol} trade", after, "next", ":material/chevron_right:"),
     )
     for col, (label, trade, name, icon) in zip(st.columns(len(targets)), targets, strict=True):
         col.button(
@@ -327,8 +329,9 @@ def show_replay_tab(run: dict, path: Path, stamp: tuple, run_id: str) -> None:
     current = st.session_state.get(keys["trade"])
     if day_trades is None or not (day_trades["trade_id"] == current).any():
         current = day_trades["trade_id"].iloc[0] if day_trades is not None and len(day_trades) else None
+    st.session_state[keys["trade"]] = current  # what is shown: the previous/next buttons start from it
     if ordered is not None:
-        trade_buttons(run_id, ordered, current, day)
+        trade_buttons(run_id, ordered, symbol, current, day)
     if current is not None:
         trade = ordered[ordered["trade_id"] == current].iloc[0]
         number = int(ordered.index[ordered["trade_id"] == current][0]) + 1
@@ -342,7 +345,7 @@ def show_replay_tab(run: dict, path: Path, stamp: tuple, run_id: str) -> None:
             f"Trade {number:,} of {len(ordered):,}: #{current} {trade['side']} · {trade['exit_reason']} · "
             f"{trade['r_multiple']:+.2f}R · {money(float(trade['net_pnl']))}{note}"
         )
-    show_replay(path, stamp, run, symbol, day, current)
+    show_replay(path, stamp, run, symbol, day, current, key=f"replay_chart_{run_id}")
 
 
 def show_analysis(run: dict, run_id: str, tz: str) -> None:
