@@ -553,7 +553,7 @@ def test_overview_costs_benchmark_calendar_and_mfe_mae(runs, monkeypatch):
     assert np.nansum(calendar) == pytest.approx(aggregate["net_pnl"], abs=0.01)
 
     scatter = by_title["MFE vs MAE per trade (R)"]
-    assert sum(len(t.x) for t in scatter.data) == aggregate["total_trades"]
+    assert sum(len(values(t.x)) for t in scatter.data) == aggregate["total_trades"]
     winners = next(t for t in scatter.data if t.name.startswith("Winners"))
     assert winners.name == f"Winners ({aggregate['winning_trades']})"
     wins = trades[trades["r_multiple"] > 0]
