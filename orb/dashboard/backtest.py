@@ -232,6 +232,19 @@ def follow_selection(run_id: str, trade: pd.Series) -> None:
         select_trade(run_id, str(trade["symbol"]), trade["session_date"], trade["trade_id"])
 
 
+def follow_link(run_id: str, ordered: pd.DataFrame | None) -> None:
+    """A `?trade=ID` in the page address opens that trade's replay (once per address, like a selection)."""
+    wanted = st.query_params.get("trade")
+    keys = replay_keys(run_id)
+    if not wanted or ordered is None or st.session_state.get(f"{keys['followed']}_link") == wanted:
+        return
+    st.session_state[f"{keys['followed']}_link"] = wanted
+    match = ordered[ordered["trade_id"] == wanted]
+    if len(match):
+        trade = match.iloc[0]
+        select_trade(run_id, str(trade["symbol"]), trade["day"], wanted)
+
+
 def show_replay(
     path: Path, stamp: tuple, run: dict, symbol: str, session_date, selected=None, *, key: str
 ) -> None:
@@ -309,6 +322,7 @@ def show_replay_tab(run: dict, path: Path, stamp: tuple, run_id: str) -> None:
     """One session's replay; it follows the trade selected in the Trades tab and the trade buttons."""
     ordered = trade_order(run["trades"]) if len(run["trades"]) else None
     keys = replay_keys(run_id)
+    follow_link(run_id, ordered)
     c1, c2 = st.columns([1, 3])
     symbol = c1.selectbox("Symbol", run["symbols"], key=keys["symbol"])
     sessions = run["sessions"][run["sessions"]["symbol"] == symbol]
