@@ -646,6 +646,7 @@ def test_replay_marks_the_selected_trade_and_dims_the_other_one():
     (i_first, first), (i_second, second) = entries[101.01], entries[102.3]
     assert first.opacity == pytest.approx(0.3) and second.opacity == 1.0
     assert i_second > i_first  # the selected trade is drawn last, over the other one
+    assert second.showlegend and not first.showlegend  # the legend shows the full-strength styles
     dimmed_exits = [t.opacity for t in fig.data if t.name == "Exits"]
     assert sorted(dimmed_exits) == [pytest.approx(0.3), 1.0]
     (band,) = [s for s in fig.layout.shapes if s.type == "rect"]

@@ -581,3 +581,34 @@ def test_money_has_the_sign_first_and_cents_everywhere_and_counts_are_plural_awa
     options = at.selectbox(key=f"replay_session_{run_id}_SPY").options
     assert any(" · 1 trade · " in o for o in options) and any(" · 2 trades · " in o for o in options)
     assert not any("(s)" in o for o in options)
+
+
+def test_real_browser_replay_shows_the_selected_trade_shaded(runs, tmp_path):
+    """`--tab replay --trade ID` on a session with two trades: the selected trade's band (ACCENT at 8 %
+    over white) covers a large area of the replay PNG and none of the overview PNG."""
+    if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+        pytest.skip("no Chromium installed (Debian: apt-get install -y chromium)")
+    image_module = pytest.importorskip("PIL.Image")
+    run = runs["one"] / (runs["one"] / "latest").read_text().strip()
+    order = replay_order(run)
+    counts = order.groupby(["symbol", "day"]).size()
+    symbol, day = counts[counts == 2].index[0]
+    chosen = order[(order["symbol"] == symbol) & (order["day"] == day)]["trade_id"].iloc[1]
+    out = tmp_path / "dash.png"
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "screenshot_dashboard.py"),
+        "--runs-dir",
+        str(runs["one"]),
+    ]
+    command += ["--out", str(out), "--tab", "replay", "--trade", chosen]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    band = np.array([238, 243, 253])  # rgba(37, 99, 235, 0.08) on white
+
+    def shaded(path: Path) -> int:
+        pixels = np.asarray(image_module.open(path).convert("RGB")).astype(int)
+        return int((np.abs(pixels - band).max(axis=2) <= 3).sum())
+
+    assert shaded(tmp_path / "dash_session_replay.png") > 5_000
+    assert shaded(out) < 500

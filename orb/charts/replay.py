@@ -33,6 +33,7 @@ def _bars_frame(bars: pd.DataFrame) -> pd.DataFrame:
     return bars if "timestamp" in bars.columns else bars.reset_index(names="timestamp")
 
 
+LEVEL_NAMES = ("Initial stop", "Breakeven stop", *(label for label, _, _ in TARGET_STYLES.values()))
 DIMMED = 0.3  # opacity of the trades of the session that are not the selected one
 TRIGGER_WIDTH = 1.2
 STOP_WIDTH = 2.6  # wider than a trigger line, drawn after it: an initial stop on a trigger stays visible
@@ -203,14 +204,17 @@ def session_replay_figure(
             line_width=0,
             layer="below",
             annotation_text=mark,
-            annotation_position="top left",
+            # on the side away from the stop label (a long's stop is below the entry, a short's above)
+            annotation_position="top left" if pick["side"] == "long" else "bottom left",
             annotation_font={"size": 11, "color": ACCENT},
             row=1,
             col=1,
         )
     for _, trade in pd.concat([ordered[~chosen], ordered[chosen]]).iterrows():
         dim = bool(chosen.any()) and trade["trade_id"] != selected
-        _draw_trade(fig, trade, fills, be_buffer=be_buffer, tz=tz, shown=shown, triggers=triggers, dim=dim)
+        # the legend shows the selected trade's full-strength styles; a dimmed trade stays out of it
+        legend = {name for name in (*LEVEL_NAMES, "Entry", "Exits")} if dim else shown
+        _draw_trade(fig, trade, fills, be_buffer=be_buffer, tz=tz, shown=legend, triggers=triggers, dim=dim)
 
     title = f"{symbol} {session_day:%a %Y-%m-%d} · session replay ({tz})".strip()
     fig.update_xaxes(tickformat="%H:%M", rangeslider_visible=False)
