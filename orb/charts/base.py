@@ -1,4 +1,4 @@
-"""Colours, the plotly template and helpers shared by every chart module."""
+"""Colours, the plotly template and small functions shared by every chart module."""
 
 from __future__ import annotations
 
