@@ -19,6 +19,7 @@ import streamlit as st
 from orb import report
 from orb.dashboard import backtest, data, research
 from orb.dashboard.common import MODE_NAMES, run_label
+from orb.metric_registry import plural
 from orb.runs import read as results
 
 
@@ -56,7 +57,7 @@ def main() -> None:
             format_func=lambda rid: run_label(by_id[rid]),
             key="run_picker",
         )
-        st.caption(f"{len(ids)} run(s), newest first")
+        st.caption(f"{plural(len(ids), 'run')}, newest first")
         st.caption(run_label(by_id[run_id]))
     summary = by_id[run_id]
     if summary.status != "complete":
@@ -116,7 +117,7 @@ def show_mode_tabs(
         names += ["Monte Carlo"] if montecarlo else []
         tabs = st.tabs([*names, "Compare", "Config"])
         with tabs[0]:
-            backtest.show_overview(run, tz)
+            backtest.show_overview(run, tz, path, stamp)
         with tabs[1]:
             backtest.show_trades(run, path, stamp, run_id, tz)
         with tabs[2]:

@@ -86,12 +86,22 @@ class Metric:
         if self.kind is Kind.SHARE:
             return f"{value:.1%}"
         if self.kind is Kind.MONEY:
-            return f"${value:,.2f}"
+            return money(value)
         if self.kind is Kind.PCT:
             return f"{value:.2f}%"
         if self.kind is Kind.R:
             return f"{value:+.2f}R"
         return f"{value:,.2f}"
+
+
+def money(value: float) -> str:
+    """Dollars with cents, the sign before the dollar sign: '-$5,888.45', '$1,234.50'."""
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """'1 trade', '2 trades', '1,200 sessions' (`many` for irregular plurals)."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
 C, D, M, R, S, P, USD, X, B = (

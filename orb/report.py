@@ -20,6 +20,7 @@ from plotly.offline import get_plotlyjs
 
 from orb import __version__, charts
 from orb.config import INTERVAL_MINUTES
+from orb.metric_registry import money
 from orb.runs import read as results
 
 KPI_KEYS = (
@@ -73,8 +74,10 @@ def session_replay(
     trades: pd.DataFrame | None = None,
     fills: pd.DataFrame | None = None,
     sessions: pd.DataFrame | None = None,
+    selected: str | None = None,
 ) -> go.Figure:
-    """The replay figure of one session of `symbol` in a run (frames may be passed in to avoid re-reading)."""
+    """The replay figure of one session of `symbol` in a run (frames may be passed in to avoid re-reading);
+    `selected` is the trade_id to mark (the session's other trades are dimmed)."""
     day = pd.Timestamp(session_date).date()
     config = results.load_run_config(run_path)
     trades = results.load_trades(run_path, symbol) if trades is None else trades
@@ -100,6 +103,7 @@ def session_replay(
         day_fills,
         symbol=symbol,
         tz=timezone_of(config),
+        selected=selected,
         **or_args,
         **replay_settings(config),
     )
@@ -201,7 +205,7 @@ def _cell(column: str, value: Any, tz: str) -> str:
     if column in ("mfe_r", "mae_r"):
         return f"<td>{value:+.2f}</td>"
     if column == "net_pnl":
-        return f"<td>{value:,.2f}</td>"
+        return f"<td>{money(value)}</td>"
     if column == "shares":
         return f"<td>{int(value):,}</td>"
     if column == "score":

@@ -2,8 +2,10 @@
 
 Starts `streamlit run streamlit_app.py` on a free loopback port, opens it in headless Chromium (driven
 over the DevTools protocol), waits until the app has finished running and its plotly charts are drawn,
-and saves a PNG per requested tab. Exit code 0 when every screenshot was saved; 1 with one line saying
-what failed. Needs a Chromium binary (Debian: `apt-get install -y chromium`); no network beyond 127.0.0.1.
+and saves a PNG per requested tab (`--tab replay` is the Session replay tab; `--trade ID` opens that
+trade's replay, selected and shaded, through the dashboard's `?trade=ID` address). Exit code 0 when
+every screenshot was saved; 1 with one line saying what failed. Needs a Chromium binary (Debian:
+`apt-get install -y chromium`); no network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import websockets
 
 REPO = Path(__file__).resolve().parent.parent
+TAB_ALIASES = {"overview": "Overview", "trades": "Trades", "replay": "Session replay", "sessions": "Sessions"}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
     "--headless",
@@ -218,7 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", required=True, type=Path, help="runs folder the dashboard shows")
     parser.add_argument("--out", type=Path, default=Path("dashboard.png"), help="PNG of the first view")
-    parser.add_argument("--tab", action="append", default=[], help="also capture this tab (repeatable)")
+    parser.add_argument(
+        "--tab",
+        action="append",
+        default=[],
+        help="also capture this tab (repeatable; 'replay' = Session replay)",
+    )
+    parser.add_argument("--trade", help="trade_id to open in the Session replay tab (e.g. SPY-00006)")
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=2000)
     parser.add_argument("--browser", help="Chromium binary (default: first found on PATH)")
@@ -233,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="orb-chromium-") as profile:
             chromium, ws_url = start_browser(browser, Path(profile), args.width, args.height)
             try:
-                url = f"http://127.0.0.1:{port}/"
-                saved = asyncio.run(capture(ws_url, url, args.out, args.tab, args.width, args.height))
+                url = f"http://127.0.0.1:{port}/" + (
+                    f"?{urlencode({'trade': args.trade})}" if args.trade else ""
+                )
+                tabs = [TAB_ALIASES.get(tab.lower(), tab) for tab in args.tab]
+                saved = asyncio.run(capture(ws_url, url, args.out, tabs, args.width, args.height))
             finally:
                 stop(chromium)
     finally:

@@ -428,7 +428,7 @@ def test_replay_of_two_trades_keeps_one_legend_entry_per_kind():
         ("win_rate", 0.4167, "41.7%"),
         ("total_r", 3.456, "+3.46R"),
         ("max_drawdown_r", -2.0, "-2.00R"),
-        ("net_pnl", -1234.5, "$-1,234.50"),
+        ("net_pnl", -1234.5, "-$1,234.50"),  # issue 9: the sign before the dollar sign
         ("max_drawdown_pct", 1.5, "1.50%"),
         ("sharpe", None, "—"),
         ("profit_factor", 1.5, "1.50"),
@@ -608,3 +608,169 @@ def test_montecarlo_table_rows_are_the_three_statistics():
     assert list(table.columns) == ["p5", "p25", "p50", "p75", "p95", "mean", "this run"]
     assert table.loc["Max drawdown R", "p50"] == 51 and table.loc["Longest losing streak", "p95"] == 97
     assert np.isnan(table.loc["Max drawdown R", "this run"]) and table.loc["Total R", "mean"] == 1.5
+
+
+# ------------------------------------------------------------------------- replay: selection and styles
+
+
+def _two_trades() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trade 1 of _trade() and a second long of the same session, 12:00-12:30 local, stopped out."""
+    second = _trade(
+        trade_id=2, entry_time=_ts("2024-01-03 17:00"), entry_price=102.3, stop_price=101.3,
+        exit_time=_ts("2024-01-03 17:30"), exit_reason="stop", t1_price=103.3, breakeven_time=None,
+        r_multiple=-1.01,
+    )  # fmt: skip
+    fills = pd.concat(
+        [
+            _fills(),
+            pd.DataFrame(
+                {
+                    "trade_id": [2, 2],
+                    "symbol": ["SPY", "SPY"],
+                    "time": [_ts("2024-01-03 17:00"), _ts("2024-01-03 17:30")],
+                    "kind": ["entry", "stop"],
+                    "price": [102.3, 101.29],
+                    "shares": [99, 99],
+                    "commission": [0.35, 0.35],
+                }
+            ),
+        ]
+    )
+    return pd.DataFrame([_trade(), second]), fills
+
+
+def test_replay_marks_the_selected_trade_and_dims_the_other_one():
+    trades, fills = _two_trades()
+    fig = charts.session_replay_figure(_session_bars(), trades, fills, selected=2)
+    entries = {values[0]: (i, t) for i, t in enumerate(fig.data) if t.name == "Entry" for values in [t.y]}
+    (i_first, first), (i_second, second) = entries[101.01], entries[102.3]
+    assert first.opacity == pytest.approx(0.3) and second.opacity == 1.0
+    assert i_second > i_first  # the selected trade is drawn last, over the other one
+    assert second.showlegend and not first.showlegend  # the legend shows the full-strength styles
+    dimmed_exits = [t.opacity for t in fig.data if t.name == "Exits"]
+    assert sorted(dimmed_exits) == [pytest.approx(0.3), 1.0]
+    (band,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert pd.Timestamp(band.x0) == _local("12:00") and pd.Timestamp(band.x1) == _local("12:30")
+    assert any(a.text == "selected: #2 long -1.01R" for a in fig.layout.annotations)
+
+    plain = charts.session_replay_figure(_session_bars(), trades, fills)
+    assert {t.opacity for t in plain.data if t.name == "Entry"} == {1.0}
+    assert not [s for s in plain.layout.shapes if s.type == "rect"]
+
+
+def test_replay_t1_t2_and_target_have_their_own_colour_dash_and_label():
+    fig = charts.session_replay_figure(_session_bars(), pd.DataFrame([_trade()]), _fills())
+    styles = {
+        name: (_trace(fig, name).line.color, _trace(fig, name).line.dash) for name in ("T1", "T2", "Target")
+    }
+    assert len({color for color, _ in styles.values()}) == 3
+    assert len({dash for _, dash in styles.values()}) == 3
+    texts = [a.text for a in fig.layout.annotations]
+    assert {"T1 102.02 (+1.0R)", "T2 102.53 (+1.5R)", "Target 104.04 (+3.0R)"} <= set(texts)
+    # The T1 and T2 exit markers take the colour of their level.
+    exits = _trace(fig, "Exits")
+    assert exits.marker.color[0] == styles["T1"][0]
+
+
+def test_replay_initial_stop_on_the_opposite_trigger_stays_visible():
+    """A long's initial stop at the OR low is the short trigger line: it is drawn after it, wider, solid,
+    and its label says it sits on the trigger."""
+    fig = charts.session_replay_figure(
+        _session_bars(), pd.DataFrame([_trade()]), _fills(), long_trigger=101.0, short_trigger=100.0
+    )
+    names = _names(fig)
+    trigger, stop = _trace(fig, "Short trigger"), _trace(fig, "Initial stop")
+    assert set(trigger.y) == set(stop.y) == {100.0}
+    assert names.index("Initial stop") > names.index("Short trigger")
+    assert stop.line.width > trigger.line.width and stop.line.dash != trigger.line.dash
+    assert "stop 100.00 = short trigger" in [a.text for a in fig.layout.annotations]
+
+    apart = charts.session_replay_figure(
+        _session_bars(), pd.DataFrame([_trade()]), _fills(), long_trigger=101.05, short_trigger=99.95
+    )
+    assert "stop 100.00" in [a.text for a in apart.layout.annotations]
+
+
+# ----------------------------------------------------------------- overview: costs, benchmark, calendar
+
+
+def test_trading_costs_commission_from_trades_and_slippage_on_market_fills_only():
+    trades = pd.DataFrame([_trade(commission=0.7)])
+    costs = charts.trading_costs(trades, _fills(), slippage_per_share=0.01)
+    assert costs.commission == pytest.approx(0.7)
+    # entry 100 shares and the breakeven exit 50 are market-type; the T1 fill (50, a limit) pays none.
+    assert costs.slippage == pytest.approx(0.01 * 150)
+    assert costs.total == pytest.approx(0.7 + 1.5)
+    assert "slippage_per_share" in charts.SLIPPAGE_HELP and "x shares" in charts.SLIPPAGE_HELP
+
+
+def test_buy_and_hold_from_the_first_open_to_each_session_close():
+    bars = pd.concat([_session_bars("2024-01-03"), _session_bars("2024-01-04")])
+    closes = charts.session_closes(bars)
+    assert list(closes["session_date"].astype(str)) == ["2024-01-03", "2024-01-04"]
+    assert closes["open"].iloc[0] == pytest.approx(100.45) and closes["close"].iloc[0] == pytest.approx(103.0)
+    held = charts.buy_and_hold(closes, 200_000.0)
+    assert held["timestamp"].iloc[0] == _ts("2024-01-03 14:30")
+    assert held["timestamp"].iloc[1] == _ts("2024-01-03 20:59")
+    assert list(held["equity"]) == pytest.approx(
+        [200_000.0, 200_000 * 103.0 / 100.45, 200_000 * 103.0 / 100.45]
+    )
+    combined = _equity([200_000, 201_000], ["2024-01-03 15:00", "2024-01-04 21:00"])
+    fig = charts.benchmark_figure(combined, held, "SPY")
+    assert [t.name for t in fig.data] == ["SPY buy and hold (+2.54%)", "Combined (+0.50%)"]
+    assert fig.data[0].y[-1] == pytest.approx(200_000 * 103.0 / 100.45)
+    assert "No equity" in charts.benchmark_figure(combined.iloc[0:0], held, "SPY").layout.annotations[0].text
+
+
+def test_daily_pnl_and_its_calendar():
+    sessions = pd.DataFrame(
+        {
+            "symbol": ["SPY", "QQQ", "SPY", "QQQ", "SPY", "QQQ"],
+            "session_date": pd.to_datetime(["2024-01-05", "2024-01-05", "2024-01-08", "2024-01-08",
+                                            "2024-01-09", "2024-01-09"]),
+            "day_r": [1.0, -0.5, 0.0, 0.0, -1.0, -1.0],
+        }
+    )  # fmt: skip
+    combined = _equity(
+        [200_100, 200_500, 198_500],
+        ["2024-01-05 15:00", "2024-01-05 21:00", "2024-01-09 21:00"],  # no row on Mon 01-08
+    )
+    daily = charts.daily_pnl(sessions, combined, 200_000.0)
+    assert list(daily["day_r"]) == [0.5, 0.0, -2.0]
+    assert list(daily["pnl"]) == [500.0, 0.0, -2000.0]
+    fig = charts.calendar_figure(daily)
+    heat = fig.data[0]
+    z = np.asarray(heat.z, dtype=float)
+    assert z.shape == (5, 2)  # Mon-Fri x the weeks of Jan 1 and Jan 8
+    assert z[4, 0] == 500.0 and z[0, 1] == 0.0 and z[1, 1] == -2000.0
+    assert np.isnan(z[0, 0])
+    assert heat.customdata[1][1] == "Tue 2024-01-09<br>-$2,000.00<br>-2.00R"
+    assert "No sessions" in charts.calendar_figure(daily.iloc[0:0]).layout.annotations[0].text
+
+
+def test_mfe_mae_scatter_by_outcome():
+    book = BOOK.assign(mfe_r=[2.5, 0.3, 1.2, 0.1], mae_r=[-0.2, -1.0, -0.6, -1.0], symbol="SPY")
+    book.loc[3, "r_multiple"] = 0.0
+    fig = charts.mfe_mae_figure(book)
+    assert [t.name for t in fig.data] == ["Winners (2)", "Losers (1)", "Flat (1)"]
+    winners = fig.data[0]
+    assert list(winners.x) == [-0.2, -0.6] and list(winners.y) == [2.5, 1.2]
+    assert fig.data[0].marker.color != fig.data[1].marker.color
+    assert "No trades" in charts.mfe_mae_figure(book.iloc[0:0]).layout.annotations[0].text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(-5888.45, "-$5,888.45"), (1234.5, "$1,234.50"), (0.0, "$0.00"), (-0.004, "-$0.00")]
+)
+def test_money_puts_the_sign_before_the_dollar_sign(value, text):
+    from orb.metric_registry import money
+
+    assert money(value) == text
+
+
+def test_plural_counts():
+    from orb.metric_registry import plural
+
+    assert [plural(1, "trade"), plural(2, "trade"), plural(0, "run"), plural(1200, "session")] == [
+        "1 trade", "2 trades", "0 runs", "1,200 sessions",
+    ]  # fmt: skip

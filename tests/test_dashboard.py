@@ -395,3 +395,220 @@ def test_a_selection_left_behind_by_a_narrower_filter_is_ignored(runs, monkeypat
     at.multiselect(key=f"f_side_{run_id}").set_value(["short"]).run()
     assert not at.exception
     assert not [h.value for h in at.subheader if h.value.startswith("Replay of trade")]
+
+
+# ------------------------------------------------------------------ session replay: selection and buttons
+
+MARKET_FILLS = ("entry", "stop", "breakeven", "eod")  # strategy.md 3: the fills that pay slippage
+
+
+def marking(at: AppTest, trade_id: str) -> list:
+    """The replay figures whose shaded band marks `trade_id` as the selected trade."""
+    return [
+        f
+        for f in figures(at)
+        if any(a.text.startswith(f"selected: #{trade_id} ") for a in f.layout.annotations)
+    ]
+
+
+def replay_order(run: Path) -> pd.DataFrame:
+    """The run's trades by session, entry time and symbol: the order of the previous/next buttons."""
+    trades = results.load_trades(run)
+    trades = trades.assign(day=pd.to_datetime(trades["session_date"]).dt.date)
+    return trades.sort_values(["day", "entry_time", "symbol", "trade_id"]).reset_index(drop=True)
+
+
+def replay_at(at: AppTest, run_id: str) -> tuple[str, object, str | None]:
+    """Symbol, session and selected trade the Session replay tab shows."""
+    symbol = at.selectbox(key=f"replay_symbol_{run_id}").value
+    day = at.selectbox(key=f"replay_session_{run_id}_{symbol}").value
+    return symbol, day, at.session_state[f"replay_trade_{run_id}"]
+
+
+def test_replay_tab_follows_the_trade_selected_in_the_trades_tab(runs, monkeypatch):
+    at = app(runs["one"], monkeypatch)
+    run_id = at.selectbox(key="run_picker").value
+    table = at.dataframe(key=f"trades_table_{run_id}").value
+    row = 40
+    trade = table.iloc[row]
+    at.session_state[f"trades_table_{run_id}"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert replay_at(at, run_id) == (trade["symbol"], trade["session_date"], trade["trade_id"])
+    assert len(marking(at, trade["trade_id"])) == 2  # the Trades tab's replay and the Session replay tab's
+
+    # With the row still selected, the replay's own buttons move on (the table does not pull it back).
+    order = replay_order(runs["one"] / run_id)
+    order = order[order["symbol"] == trade["symbol"]].reset_index(drop=True)  # next: of the same symbol
+    following = order.iloc[int(order.index[order["trade_id"] == trade["trade_id"]][0]) + 1]
+    at.button(key=f"replay_next_{run_id}").click().run()
+    assert replay_at(at, run_id) == (following["symbol"], following["day"], following["trade_id"])
+    assert len(marking(at, following["trade_id"])) == 1
+    assert len(marking(at, trade["trade_id"])) == 1  # the Trades tab still replays the selected row
+
+
+def test_best_worst_previous_and_next_trade_buttons(runs, monkeypatch):
+    at = app(runs["one"], monkeypatch)
+    run_id = at.selectbox(key="run_picker").value
+    order = replay_order(runs["one"] / run_id)
+    first = order.iloc[0]
+    assert replay_at(at, run_id)[:2] == ("SPY", order[order["symbol"] == "SPY"]["day"].iloc[0])
+    assert at.button(key=f"replay_previous_{run_id}").disabled == (at.session_state[f"replay_trade_{run_id}"]
+                                                                   == first["trade_id"])  # fmt: skip
+    for name, pick in (("best", order["r_multiple"].idxmax()), ("worst", order["r_multiple"].idxmin())):
+        at.button(key=f"replay_{name}_{run_id}").click().run()
+        trade = order.loc[pick]
+        assert replay_at(at, run_id) == (trade["symbol"], trade["day"], trade["trade_id"]), name
+        assert marking(at, trade["trade_id"])
+        caption = f"Trade {pick + 1:,} of {len(order):,}: #{trade['trade_id']} {trade['side']}"
+        assert any(c.value.startswith(caption) for c in at.caption), name
+    # Previous and next stay on the symbol on screen (the worst trade's).
+    same = order[order["symbol"] == order.loc[order["r_multiple"].idxmin(), "symbol"]].reset_index(drop=True)
+    worst = same["r_multiple"].idxmin()
+    assert 0 < worst < len(same) - 1
+    at.button(key=f"replay_previous_{run_id}").click().run()
+    assert replay_at(at, run_id)[2] == same.loc[worst - 1, "trade_id"]
+    at.button(key=f"replay_next_{run_id}").click().run()
+    at.button(key=f"replay_next_{run_id}").click().run()
+    assert replay_at(at, run_id)[2] == same.loc[worst + 1, "trade_id"]
+
+
+def test_a_session_with_two_trades_marks_the_selected_one_and_dims_the_other(runs, monkeypatch):
+    at = app(runs["one"], monkeypatch)
+    run_id = at.selectbox(key="run_picker").value
+    run = runs["one"] / run_id
+    order = replay_order(run)
+    counts = order.groupby(["symbol", "day"]).size()
+    symbol, day = counts[counts == 2].index[0]
+    pair = order[(order["symbol"] == symbol) & (order["day"] == day)]
+    fills = results.load_fills(run, symbol)
+    entry_time = {  # local wall-clock time of each entry fill, as the chart draws it
+        tid: fills[(fills["trade_id"] == tid) & (fills["kind"] == "entry")]["time"]
+        .iloc[0]
+        .tz_convert("America/New_York")
+        .tz_localize(None)
+        for tid in pair["trade_id"]
+    }
+    at.selectbox(key=f"replay_symbol_{run_id}").set_value(symbol).run()
+    at.selectbox(key=f"replay_session_{run_id}_{symbol}").set_value(day).run()
+    for selected, other in (tuple(pair["trade_id"]), tuple(pair["trade_id"])[::-1]):
+        assert replay_at(at, run_id)[2] == selected
+        (replay,) = marking(at, selected)
+        opacity = {pd.Timestamp(t.x[0]): t.opacity for t in replay.data if t.name == "Entry"}
+        assert opacity == {entry_time[selected]: 1.0, entry_time[other]: pytest.approx(0.3)}
+        assert any("1 other trade this session, dimmed" in c.value for c in at.caption)
+        at.button(key=f"replay_next_{run_id}").click().run()  # the session's second trade
+
+
+def test_replay_levels_have_distinct_styles_and_the_stop_is_drawn_over_the_triggers(runs, monkeypatch):
+    at = app(runs["one"], monkeypatch)
+    run_id = at.selectbox(key="run_picker").value
+    (replay,) = marking(at, at.session_state[f"replay_trade_{run_id}"])
+    names = [t.name for t in replay.data]
+    targets = [t for t in replay.data if t.name in ("T1", "T2", "Target")]
+    assert len({(t.name, t.line.color, t.line.dash) for t in targets}) == len({t.name for t in targets}) >= 2
+    assert len({t.line.color for t in targets}) == len({t.name for t in targets})
+    last_trigger = max(i for i, n in enumerate(names) if n.endswith("trigger"))
+    assert names.index("Initial stop") > last_trigger
+
+
+# ------------------------------------------------------------------------- overview: what traders want
+
+
+def heat_z(trace) -> np.ndarray:
+    z = trace.z
+    if isinstance(z, dict):
+        shape = tuple(int(n) for n in str(z["shape"]).split(","))
+        return values(z).astype(float).reshape(shape)
+    return np.asarray(z, dtype=float)
+
+
+def test_overview_costs_benchmark_calendar_and_mfe_mae(runs, monkeypatch):
+    at = app(runs["one"], monkeypatch)
+    run = runs["one"] / at.selectbox(key="run_picker").value
+    aggregate = metrics_json(run)["aggregate"]
+    trades = results.load_trades(run)
+    fills = pd.concat([results.load_fills(run, sym) for sym in ("SPY", "QQQ")])
+    per_share = results.load_run_config(run)["costs"]["slippage_per_share"]
+    commission = trades["commission"].sum()
+    slippage = per_share * fills[fills["kind"].isin(MARKET_FILLS)]["shares"].sum()
+    assert 0 < slippage < per_share * fills["shares"].sum()  # target fills pay none
+    cards = {m.label: m for m in at.metric}
+    assert number(cards["Commission"].value) == pytest.approx(commission, abs=0.005)
+    assert number(cards["Slippage"].value) == pytest.approx(slippage, abs=0.005)
+    assert number(cards["Total costs"].value) == pytest.approx(commission + slippage, abs=0.01)
+    assert "slippage_per_share" in cards["Slippage"].proto.help
+
+    by_title = {f.layout.title.text: f for f in figures(at)}
+    bench = by_title["Combined equity vs SPY buy-and-hold ($)"]
+    bars = results.load_bars(run, "SPY")
+    held, combined = bench.data
+    assert held.name.startswith("SPY buy and hold") and combined.name.startswith("Combined")
+    assert values(held.y)[0] == pytest.approx(200_000)
+    assert values(held.y)[-1] == pytest.approx(200_000 * bars["close"].iloc[-1] / bars["open"].iloc[0])
+    assert values(combined.y)[-1] == pytest.approx(aggregate["final_equity"])
+
+    calendar = heat_z(by_title["Daily P&L calendar ($)"].data[0])
+    sessions = results.load_sessions(run)
+    assert np.isfinite(calendar).sum() == sessions["session_date"].nunique()
+    assert np.nansum(calendar) == pytest.approx(aggregate["net_pnl"], abs=0.01)
+
+    scatter = by_title["MFE vs MAE per trade (R)"]
+    assert sum(len(values(t.x)) for t in scatter.data) == aggregate["total_trades"]
+    winners = next(t for t in scatter.data if t.name.startswith("Winners"))
+    assert winners.name == f"Winners ({aggregate['winning_trades']})"
+    wins = trades[trades["r_multiple"] > 0]
+    assert sorted(values(winners.y)) == pytest.approx(sorted(wins["mfe_r"]))
+
+
+def test_no_benchmark_curve_without_its_bars(tmp_path, monkeypatch):
+    run_backtest(tmp_path / "qqq", "--symbols", "QQQ", "--start", "2024-01-02", "--end", "2024-01-31")
+    at = app(tmp_path / "qqq", monkeypatch)
+    assert not [f for f in figures(at) if "buy-and-hold" in (f.layout.title.text or "")]
+    assert any("No SPY bars in this run" in c.value for c in at.caption)
+
+
+def test_money_has_the_sign_first_and_cents_everywhere_and_counts_are_plural_aware(runs, monkeypatch):
+    from orb.dashboard.common import kpi_value
+
+    assert kpi_value("net_pnl", -5888.45) == "-$5,888.45"
+    at = app(runs["one"], monkeypatch)
+    cards = {m.label: m.value for m in at.metric}
+    for label in ("Net P&L", "Final equity", "Total costs", "Commission", "Slippage", "Costs per trade"):
+        assert re.fullmatch(r"-?\$\d{1,3}(,\d{3})*\.\d\d", cards[label]), (label, cards[label])
+    captions = [c.value for c in at.caption]
+    assert "1 run, newest first" in captions
+    run_id = at.selectbox(key="run_picker").value
+    options = at.selectbox(key=f"replay_session_{run_id}_SPY").options
+    assert any(" · 1 trade · " in o for o in options) and any(" · 2 trades · " in o for o in options)
+    assert not any("(s)" in o for o in options)
+
+
+def test_real_browser_replay_shows_the_selected_trade_shaded(runs, tmp_path):
+    """`--tab replay --trade ID` on a session with two trades: the selected trade's band (ACCENT at 8 %
+    over white) covers a large area of the replay PNG and none of the overview PNG."""
+    if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+        pytest.skip("no Chromium installed (Debian: apt-get install -y chromium)")
+    image_module = pytest.importorskip("PIL.Image")
+    run = runs["one"] / (runs["one"] / "latest").read_text().strip()
+    order = replay_order(run)
+    counts = order.groupby(["symbol", "day"]).size()
+    symbol, day = counts[counts == 2].index[0]
+    chosen = order[(order["symbol"] == symbol) & (order["day"] == day)]["trade_id"].iloc[1]
+    out = tmp_path / "dash.png"
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "screenshot_dashboard.py"),
+        "--runs-dir",
+        str(runs["one"]),
+    ]
+    command += ["--out", str(out), "--tab", "replay", "--trade", chosen]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    band = np.array([238, 243, 253])  # rgba(37, 99, 235, 0.08) on white
+
+    def shaded(path: Path) -> int:
+        pixels = np.asarray(image_module.open(path).convert("RGB")).astype(int)
+        return int((np.abs(pixels - band).max(axis=2) <= 3).sum())
+
+    assert shaded(tmp_path / "dash_session_replay.png") > 5_000
+    assert shaded(out) < 500

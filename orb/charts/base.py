@@ -1,4 +1,4 @@
-"""Colours, the plotly template and helpers shared by every chart module."""
+"""Colours, the plotly template and small functions shared by every chart module."""
 
 from __future__ import annotations
 
@@ -30,7 +30,20 @@ FILL_SYMBOLS = {
     "breakeven": "diamond",
     "eod": "square",
 }
-FILL_COLORS = {"t1": POS, "t2": POS, "target": POS, "stop": NEG, "breakeven": SLATE, "eod": ACCENT}
+# The three profit targets: one colour, dash and label each (T1 teal, T2 violet, final target green).
+TARGET_STYLES = {
+    "t1_price": ("T1", "#0d9488", "dot"),
+    "t2_price": ("T2", "#7c3aed", "dashdot"),
+    "target_price": ("Target", POS, "longdash"),
+}
+FILL_COLORS = {
+    "t1": "#0d9488",
+    "t2": "#7c3aed",
+    "target": POS,
+    "stop": NEG,
+    "breakeven": SLATE,
+    "eod": ACCENT,
+}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 HEATMAP_SCALE = [[0.0, NEG], [0.5, "#f8fafc"], [1.0, POS]]

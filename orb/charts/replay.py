@@ -18,7 +18,9 @@ from orb.charts.base import (
     POS,
     SHORT_COLOR,
     SLATE,
+    TARGET_STYLES,
     TZ,
+    alpha,
     empty,
     finish,
     r_text,
@@ -31,8 +33,25 @@ def _bars_frame(bars: pd.DataFrame) -> pd.DataFrame:
     return bars if "timestamp" in bars.columns else bars.reset_index(names="timestamp")
 
 
+LEVEL_NAMES = ("Initial stop", "Breakeven stop", *(label for label, _, _ in TARGET_STYLES.values()))
+DIMMED = 0.3  # opacity of the trades of the session that are not the selected one
+TRIGGER_WIDTH = 1.2
+STOP_WIDTH = 2.6  # wider than a trigger line, drawn after it: an initial stop on a trigger stays visible
+
+
 def _level(
-    fig: go.Figure, x0, x1, y: float, name: str, color: str, dash: str, hover: str, shown: set
+    fig: go.Figure,
+    x0,
+    x1,
+    y: float,
+    name: str,
+    color: str,
+    dash: str,
+    hover: str,
+    shown: set,
+    *,
+    width: float = 1.6,
+    opacity: float = 1.0,
 ) -> None:
     fig.add_trace(
         go.Scatter(
@@ -42,13 +61,31 @@ def _level(
             name=name,
             legendgroup=name,
             showlegend=name not in shown,
-            line={"color": color, "width": 1.6, "dash": dash},
+            opacity=opacity,
+            line={"color": color, "width": width, "dash": dash},
             hovertemplate=f"{hover}<extra></extra>",
         ),
         row=1,
         col=1,
     )
     shown.add(name)
+
+
+def _label(fig: go.Figure, x, y: float, text: str, color: str, *, anchor: str, opacity: float = 1.0) -> None:
+    """A small text label on a level line (left or right end, just above it)."""
+    fig.add_annotation(
+        x=x,
+        y=y,
+        text=text,
+        showarrow=False,
+        xanchor=anchor,
+        yshift=8,
+        opacity=opacity,
+        font={"size": 10, "color": color},
+        bgcolor="rgba(255,255,255,0.7)",
+        row=1,
+        col=1,
+    )
 
 
 def session_replay_figure(
@@ -65,6 +102,7 @@ def session_replay_figure(
     interval_minutes: int = 1,
     symbol: str = "",
     tz: str = TZ,
+    selected=None,
 ) -> go.Figure:
     """Candlestick of one session with the OR box, trigger levels and every trade of that session.
 
@@ -73,6 +111,10 @@ def session_replay_figure(
     the sessions table's `long_trigger`/`short_trigger` (not drawn when None); the breakeven stop is the
     entry fill +/- `be_buffer` from the trade's `breakeven_time`. Each exit is annotated with its leg's R
     ((exit - entry) * direction / R per share, before costs) and reason; the last with the trade's net R.
+    `selected` (a trade_id of the session) is drawn last, full strength, in a shaded band from its entry
+    to its exit; the session's other trades are dimmed. T1, T2 and the target have their own colour, dash
+    and label; the initial stop is wider than the trigger lines and drawn over them, and its label says
+    when it sits on a trigger.
     """
     bars = _bars_frame(bars)
     if bars.empty:
@@ -118,7 +160,8 @@ def session_replay_figure(
     )
     shown: set[str] = set()
     first_x, last_x = local.iloc[0], local.iloc[-1] + step / 2
-    if or_high is not None and or_low is not None and or_minutes:
+    has_or = or_high is not None and or_low is not None and bool(or_minutes)
+    if has_or:
         half = step / 2
         x0, x1 = first_x - half, first_x + pd.Timedelta(minutes=or_minutes) - half
         fig.add_trace(
@@ -135,15 +178,43 @@ def session_replay_figure(
             row=1,
             col=1,
         )
-        for level, name, color in (
-            (long_trigger, "Long trigger", LONG_COLOR),
-            (short_trigger, "Short trigger", SHORT_COLOR),
-        ):
-            if level is not None and not pd.isna(level):
-                _level(fig, x1, last_x, level, name, color, "dash", f"{name.lower()} {level:.2f}", shown)
+    triggers = {}
+    for level, name, color in (
+        (long_trigger, "Long trigger", LONG_COLOR),
+        (short_trigger, "Short trigger", SHORT_COLOR),
+    ):
+        if has_or and level is not None and not pd.isna(level):
+            x1 = first_x + pd.Timedelta(minutes=or_minutes) - step / 2
+            hover = f"{name.lower()} {level:.2f}"
+            _level(
+                fig, x1, last_x, level, name, color, "dash", hover, shown, width=TRIGGER_WIDTH, opacity=0.8
+            )
+            triggers[name.lower()] = float(level)
 
-    for _, trade in trades.sort_values("entry_time").iterrows():
-        _draw_trade(fig, trade, fills, be_buffer=be_buffer, tz=tz, shown=shown)
+    ordered = trades.sort_values("entry_time")
+    chosen = ordered["trade_id"] == selected
+    if chosen.any():
+        pick = ordered[chosen].iloc[0]
+        start, end = (to_local(pd.Series([pick[c]]), tz).iloc[0] for c in ("entry_time", "exit_time"))
+        mark = f"selected: #{pick['trade_id']} {pick['side']} {r_text(float(pick['r_multiple']))}"
+        fig.add_vrect(
+            x0=start,
+            x1=end,
+            fillcolor=alpha(ACCENT, 0.08),
+            line_width=0,
+            layer="below",
+            annotation_text=mark,
+            # on the side away from the stop label (a long's stop is below the entry, a short's above)
+            annotation_position="top left" if pick["side"] == "long" else "bottom left",
+            annotation_font={"size": 11, "color": ACCENT},
+            row=1,
+            col=1,
+        )
+    for _, trade in pd.concat([ordered[~chosen], ordered[chosen]]).iterrows():
+        dim = bool(chosen.any()) and trade["trade_id"] != selected
+        # the legend shows the selected trade's full-strength styles; a dimmed trade stays out of it
+        legend = {name for name in (*LEVEL_NAMES, "Entry", "Exits")} if dim else shown
+        _draw_trade(fig, trade, fills, be_buffer=be_buffer, tz=tz, shown=legend, triggers=triggers, dim=dim)
 
     title = f"{symbol} {session_day:%a %Y-%m-%d} · session replay ({tz})".strip()
     fig.update_xaxes(tickformat="%H:%M", rangeslider_visible=False)
@@ -165,8 +236,12 @@ def _draw_trade(
     be_buffer: float,
     tz: str,
     shown: set,
+    triggers: dict[str, float],
+    dim: bool,
 ) -> None:
-    """Entry marker, stop (and breakeven move), target lines and annotated exits of one trade."""
+    """Entry marker, stop (and breakeven move), target lines and annotated exits of one trade; a dimmed
+    trade (not the selected one) is drawn faint and without level labels."""
+    opacity = DIMMED if dim else 1.0
     direction = 1 if trade["side"] == "long" else -1
     entry, r_ps = float(trade["entry_price"]), float(trade["r_per_share"])
     legs = fills[fills["trade_id"] == trade["trade_id"]].sort_values("time", kind="stable")
@@ -187,6 +262,7 @@ def _draw_trade(
             name="Entry",
             legendgroup="Entry",
             showlegend="Entry" not in shown,
+            opacity=opacity,
             marker={
                 "symbol": "triangle-up" if direction > 0 else "triangle-down",
                 "size": 15,
@@ -207,38 +283,50 @@ def _draw_trade(
     moved = trade.get("breakeven_time")
     be_from = None if moved is None or pd.isna(moved) else to_local(pd.Series([moved]), tz).iloc[0]
     stop_end = min(be_from, exit_t) if be_from is not None else exit_t
+    on = [name for name, level in triggers.items() if abs(level - stop) < 1e-9]
+    stop_text = f"stop {stop:.2f}" + "".join(f" = {name}" for name in on)
+    hover = f"{tag} initial {stop_text}"
     _level(
-        fig, entry_t, stop_end, stop, "Initial stop", NEG, "solid", f"{tag} initial stop {stop:.2f}", shown
+        fig,
+        entry_t,
+        stop_end,
+        stop,
+        "Initial stop",
+        NEG,
+        "solid",
+        hover,
+        shown,
+        width=STOP_WIDTH,
+        opacity=opacity,
     )
+    if not dim:
+        _label(fig, entry_t, stop, stop_text, NEG, anchor="left")
     if be_from is not None and be_from <= exit_t:
         be = entry + direction * be_buffer
-        _level(fig, be_from, exit_t, be, "Breakeven stop", SLATE, "solid", f"{tag} breakeven {be:.2f}", shown)
-        fig.add_annotation(
-            x=be_from,
-            y=be,
-            text="BE",
-            showarrow=False,
-            yshift=9,
-            font={"size": 10, "color": SLATE},
-            row=1,
-            col=1,
-        )
-    for col, label in (("t1_price", "T1"), ("t2_price", "T2"), ("target_price", "Target")):
+        hover = f"{tag} breakeven {be:.2f}"
+        _level(fig, be_from, exit_t, be, "Breakeven stop", SLATE, "solid", hover, shown, opacity=opacity)
+        _label(fig, be_from, be, "BE", SLATE, anchor="left", opacity=opacity)
+    for col, (label, color, dash) in TARGET_STYLES.items():
         level = trade.get(col)
         if level is None or pd.isna(level):
             continue
         r_level = (float(level) - entry) * direction / r_ps
+        text = f"{label} {level:.2f} ({r_level:+.1f}R)"
         _level(
             fig,
             entry_t,
             exit_t,
             float(level),
             label,
-            POS,
-            "dot",
-            f"{tag} {label} {level:.2f} ({r_level:+.1f}R)",
+            color,
+            dash,
+            f"{tag} {text}",
             shown,
+            width=2,
+            opacity=opacity,
         )
+        if not dim:
+            _label(fig, exit_t, float(level), text, color, anchor="right")
 
     exits = legs[legs["kind"] != "entry"]
     if exits.empty:
@@ -254,6 +342,7 @@ def _draw_trade(
             name="Exits",
             legendgroup="Exits",
             showlegend="Exits" not in shown,
+            opacity=opacity,
             marker={
                 "symbol": [FILL_SYMBOLS.get(k, "circle") for k in kinds],
                 "size": 12,
@@ -285,6 +374,7 @@ def _draw_trade(
             ay=(-34 if direction * (y - entry) >= 0 else 34) * direction,
             bgcolor="rgba(255,255,255,0.85)",
             bordercolor=FILL_COLORS.get(kind, INK),
+            opacity=opacity,
             font={"size": 11},
             row=1,
             col=1,

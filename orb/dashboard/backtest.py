@@ -10,7 +10,8 @@ import streamlit as st
 
 from orb import charts, report
 from orb.dashboard import data
-from orb.dashboard.common import PLOT, local_trades, metric_columns, show_kpis
+from orb.dashboard.common import PLOT, local_trades, metric_columns, show_cards, show_kpis
+from orb.metric_registry import money, plural
 from orb.runs import read as results
 
 SYMBOL_TABLE_KEYS = (
@@ -20,9 +21,77 @@ SYMBOL_TABLE_KEYS = (
 )  # fmt: skip
 
 
-def show_overview(run: dict, tz: str) -> None:
+DEFAULT_BENCHMARK = "SPY"
+
+
+@st.cache_data(show_spinner=False, max_entries=data.CACHE_ENTRIES)
+def load_session_closes(path: str, stamp: tuple, symbol: str, tz: str) -> pd.DataFrame:
+    """First open and last close of every session of a symbol's bars snapshot (SYM_bars.parquet)."""
+    return charts.session_closes(results.load_bars(path, symbol), tz)
+
+
+def all_fills(run: dict, path: Path, stamp: tuple) -> pd.DataFrame:
+    frames = [data.load_symbol_detail(str(path), stamp, sym)["fills"] for sym in run["symbols"]]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["kind", "shares"])
+
+
+def start_equity(run: dict) -> float:
+    """The combined equity's start: the initial capital of every symbol (strategy.md 7)."""
+    return float(run["config"].get("risk", {}).get("initial_capital", 0.0)) * len(run["symbols"])
+
+
+def benchmark_symbol(run: dict) -> str:
+    """The run's benchmark: config `portfolio.benchmark` when set, else SPY."""
+    return str((run["config"].get("portfolio") or {}).get("benchmark") or DEFAULT_BENCHMARK)
+
+
+def show_costs(run: dict, path: Path, stamp: tuple) -> None:
+    """Cards of the run's total trading costs in $ (commission and slippage)."""
+    slippage = float(run["config"].get("costs", {}).get("slippage_per_share", 0.0))
+    costs = charts.trading_costs(run["trades"], all_fills(run, path, stamp), slippage)
+    net = run["metrics"]["aggregate"].get("net_pnl")
+    share = (
+        f" ({costs.total / (net + costs.total):.1%} of the P&L before costs)"
+        if isinstance(net, int | float) and net + costs.total > 0
+        else ""
+    )
+    show_cards(
+        [
+            ("Total costs", money(costs.total), f"Commission plus slippage{share}. {charts.SLIPPAGE_HELP}"),
+            ("Commission", money(costs.commission), "The sum of the trades' `commission` column."),
+            ("Slippage", money(costs.slippage), charts.SLIPPAGE_HELP),
+            (
+                "Costs per trade",
+                money(costs.total / len(run["trades"])) if len(run["trades"]) else "—",
+                "Total costs divided by the number of trades.",
+            ),
+        ],
+        per_row=5,
+    )
+
+
+def show_benchmark(run: dict, path: Path, stamp: tuple, tz: str) -> None:
+    """The combined equity over the benchmark's buy-and-hold, when the run holds the benchmark's bars."""
+    symbol = benchmark_symbol(run)
+    if symbol not in run["symbols"]:
+        st.caption(
+            f"No {symbol} bars in this run: the {symbol} buy-and-hold curve is drawn for runs with {symbol}."
+        )
+        return
+    closes = load_session_closes(str(path), stamp, symbol, tz)
+    held = charts.buy_and_hold(closes, start_equity(run))
+    st.plotly_chart(charts.benchmark_figure(run["combined"], held, symbol, tz=tz), **PLOT)
+    st.caption(
+        f"{symbol} buy-and-hold: the combined starting capital ({money(start_equity(run))}) bought at the "
+        f"first session's open and held, valued at each session's close ({symbol}_bars.parquet of this run)."
+    )
+
+
+def show_overview(run: dict, tz: str, path: Path, stamp: tuple) -> None:
     aggregate = run["metrics"]["aggregate"]
     show_kpis(aggregate)
+    if not run["trades"].empty:
+        show_costs(run, path, stamp)
     st.subheader("Per-symbol metrics")
     per_symbol = charts.metrics_frame(run["metrics"]["per_symbol"])
     columns = [k for k in SYMBOL_TABLE_KEYS if k in per_symbol.columns]
@@ -31,12 +100,16 @@ def show_overview(run: dict, tz: str) -> None:
     unit = st.segmented_control("Units", ["R", "$"], default="R", key="equity_unit") or "R"
     curves = {"Combined": run["combined"], **run["equity"]}
     st.plotly_chart(charts.equity_figure(curves, unit="r" if unit == "R" else "usd", tz=tz), **PLOT)
+    show_benchmark(run, path, stamp, tz)
     if run["trades"].empty:
         st.info("This run has no trades: every session was skipped or no signal passed the filters.")
         return
+    daily = charts.daily_pnl(run["sessions"], run["combined"], start_equity(run), tz)
+    st.plotly_chart(charts.calendar_figure(daily), **PLOT)
     left, right = st.columns(2)
     left.plotly_chart(charts.r_distribution_figure(run["trades"]), **PLOT)
     right.plotly_chart(charts.exit_reason_figure(run["trades"], aggregate), **PLOT)
+    st.plotly_chart(charts.mfe_mae_figure(run["trades"]), **PLOT)
 
 
 def filter_trades(trades: pd.DataFrame, symbols: list[str], run_id: str) -> pd.DataFrame:
@@ -101,7 +174,10 @@ def show_trades(run: dict, path: Path, stamp: tuple, run_id: str, tz: str) -> No
         st.info("No trades in this run.")
         return
     shown = filter_trades(trades, run["symbols"], run_id).reset_index(drop=True)
-    st.caption(f"{len(shown)} of {len(trades)} trades · times in {tz} · select a row to replay its session")
+    st.caption(
+        f"{len(shown):,} of {plural(len(trades), 'trade')} · times in {tz} · select a row to replay its "
+        "session here and in the Session replay tab"
+    )
     table = local_trades(shown, tz)
     columns = [c for c, _ in report.TRADE_LIST_COLUMNS if c in table.columns]
     columns.insert(1, "symbol")
@@ -123,50 +199,167 @@ def show_trades(run: dict, path: Path, stamp: tuple, run_id: str, tz: str) -> No
     rows = event.selection.rows if event is not None else []
     if rows and rows[0] < len(shown):  # a selection made before the filters changed may point past the end
         trade = shown.iloc[rows[0]]
+        follow_selection(run_id, trade)
         st.subheader(f"Replay of trade {trade['trade_id']}")
-        show_replay(path, stamp, run, str(trade["symbol"]), trade["session_date"])
+        symbol, day = str(trade["symbol"]), trade["session_date"]
+        show_replay(path, stamp, run, symbol, day, trade["trade_id"], key=f"trade_replay_{run_id}")
 
 
-def show_replay(path: Path, stamp: tuple, run: dict, symbol: str, session_date) -> None:
+def replay_keys(run_id: str, symbol: str = "") -> dict[str, str]:
+    """Session-state keys of the replay tab: its symbol and session pickers and the selected trade."""
+    return {
+        "symbol": f"replay_symbol_{run_id}",
+        "session": f"replay_session_{run_id}_{symbol}",
+        "trade": f"replay_trade_{run_id}",
+        "followed": f"replay_followed_{run_id}",
+    }
+
+
+def select_trade(run_id: str, symbol: str, session_date, trade_id: str) -> None:
+    """Point the replay tab at one trade (its symbol, its session, the trade itself)."""
+    keys = replay_keys(run_id, symbol)
+    st.session_state[keys["symbol"]] = symbol
+    st.session_state[keys["session"]] = pd.Timestamp(session_date).date()
+    st.session_state[keys["trade"]] = trade_id
+
+
+def follow_selection(run_id: str, trade: pd.Series) -> None:
+    """A new selection in the Trades table moves the replay tab to that trade (once per new selection, so
+    the replay's own controls keep working while the table row stays selected)."""
+    keys = replay_keys(run_id)
+    if st.session_state.get(keys["followed"]) != trade["trade_id"]:
+        st.session_state[keys["followed"]] = trade["trade_id"]
+        select_trade(run_id, str(trade["symbol"]), trade["session_date"], trade["trade_id"])
+
+
+def follow_link(run_id: str, ordered: pd.DataFrame | None) -> None:
+    """A `?trade=ID` in the page address opens that trade's replay (once per address, like a selection)."""
+    wanted = st.query_params.get("trade")
+    keys = replay_keys(run_id)
+    if not wanted or ordered is None or st.session_state.get(f"{keys['followed']}_link") == wanted:
+        return
+    st.session_state[f"{keys['followed']}_link"] = wanted
+    match = ordered[ordered["trade_id"] == wanted]
+    if len(match):
+        trade = match.iloc[0]
+        select_trade(run_id, str(trade["symbol"]), trade["day"], wanted)
+
+
+def show_replay(
+    path: Path, stamp: tuple, run: dict, symbol: str, session_date, selected=None, *, key: str
+) -> None:
     detail = data.load_symbol_detail(str(path), stamp, symbol)
     trades = run["trades"][run["trades"]["symbol"] == symbol]
     sessions = run["sessions"][run["sessions"]["symbol"] == symbol]
     fig = report.session_replay(
-        path, symbol, session_date, trades=trades, fills=detail["fills"], sessions=sessions
+        path, symbol, session_date, trades=trades, fills=detail["fills"], sessions=sessions, selected=selected
     )
-    st.plotly_chart(fig, **PLOT)
+    st.plotly_chart(fig, key=key, **PLOT)  # keyed: both tabs may draw the same session
     day = pd.Timestamp(session_date).date()
     events = detail["events"]
     events = events[pd.to_datetime(events["session_date"]).dt.date == day]
     if len(events):
         with st.expander(f"Blocked signals that session ({len(events)})"):
-            st.dataframe(
-                events.assign(time=charts.to_local(events["time"], report.timezone_of(run["config"])))
-            )
+            local = events.assign(time=charts.to_local(events["time"], report.timezone_of(run["config"])))
+            st.dataframe(local, key=f"{key}_events")
+
+
+def trade_order(trades: pd.DataFrame) -> pd.DataFrame:
+    """The run's trades in replay order (session, entry time, symbol), with a date `day` column."""
+    ordered = trades.assign(day=pd.to_datetime(trades["session_date"]).dt.date)
+    return ordered.sort_values(["day", "entry_time", "symbol", "trade_id"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def neighbours(ordered: pd.DataFrame, current: str | None, day) -> tuple:
+    """The trades before and after `current` in replay order (None at either end); without a current
+    trade, the last trade before `day` and the first from `day` on."""
+    if current is not None and (ordered["trade_id"] == current).any():
+        at = int(ordered.index[ordered["trade_id"] == current][0])
+        before = ordered.iloc[at - 1] if at > 0 else None
+        after = ordered.iloc[at + 1] if at + 1 < len(ordered) else None
+        return before, after
+    earlier, later = ordered[ordered["day"] < day], ordered[ordered["day"] >= day]
+    return (earlier.iloc[-1] if len(earlier) else None), (later.iloc[0] if len(later) else None)
+
+
+def trade_buttons(run_id: str, ordered: pd.DataFrame, symbol: str, current: str | None, day) -> None:
+    """Best and worst trade of the run; previous and next trade of `symbol` (in replay order)."""
+    before, after = neighbours(ordered[ordered["symbol"] == symbol].reset_index(drop=True), current, day)
+    r = ordered["r_multiple"].astype(float)
+    targets = (
+        ("Best trade", ordered.loc[r.idxmax()], "best", ":material/trending_up:"),
+        ("Worst trade", ordered.loc[r.idxmin()], "worst", ":material/trending_down:"),
+        (f"Previous {symbol} trade", before, "previous", ":material/chevron_left:"),
+        (f"Next {symbol} trade", after, "next", ":material/chevron_right:"),
+    )
+    for col, (label, trade, name, icon) in zip(st.columns(len(targets)), targets, strict=True):
+        col.button(
+            label,
+            key=f"replay_{name}_{run_id}",
+            icon=icon,
+            width="stretch",
+            disabled=trade is None,
+            help=None if trade is None else f"#{trade['trade_id']} {trade['symbol']} {trade['day']}",
+            on_click=select_trade,
+            args=(run_id, "", None, None)
+            if trade is None
+            else (run_id, str(trade["symbol"]), trade["day"], trade["trade_id"]),
+        )
+
+
+def session_label(row) -> str:
+    """One option of the session picker: the date and what happened that session."""
+    if row.status == "traded":
+        return f"{row.day} · {plural(int(row.trades), 'trade')} · {row.day_r:+.2f}R"
+    if row.status == "skipped":
+        return f"{row.day} · skipped ({row.skip_reason})"
+    return f"{row.day} · no signal"
 
 
 def show_replay_tab(run: dict, path: Path, stamp: tuple, run_id: str) -> None:
+    """One session's replay; it follows the trade selected in the Trades tab and the trade buttons."""
+    ordered = trade_order(run["trades"]) if len(run["trades"]) else None
+    keys = replay_keys(run_id)
+    follow_link(run_id, ordered)
     c1, c2 = st.columns([1, 3])
-    symbol = c1.selectbox("Symbol", run["symbols"], key=f"replay_symbol_{run_id}")
+    symbol = c1.selectbox("Symbol", run["symbols"], key=keys["symbol"])
     sessions = run["sessions"][run["sessions"]["symbol"] == symbol]
     if sessions.empty:
         st.info(f"{symbol} has no sessions in this run.")
         return
-    days = list(pd.to_datetime(sessions["session_date"]).dt.date)
-    labels = {}
-    for day, row in zip(days, sessions.itertuples(index=False), strict=True):
-        if row.status == "traded":
-            labels[day] = f"{day} · {row.trades} trade(s) · {row.day_r:+.2f}R"
-        elif row.status == "skipped":
-            labels[day] = f"{day} · skipped ({row.skip_reason})"
-        else:
-            labels[day] = f"{day} · no signal"
-    traded = [day for day, status in zip(days, sessions["status"], strict=True) if status == "traded"]
-    default = days.index(traded[0]) if traded else 0
-    day = c2.selectbox(
-        "Session", days, index=default, format_func=labels.get, key=f"replay_session_{run_id}_{symbol}"
+    sessions = sessions.assign(day=pd.to_datetime(sessions["session_date"]).dt.date)
+    days = list(sessions["day"])
+    labels = {row.day: session_label(row) for row in sessions.itertuples(index=False)}
+    keys = replay_keys(run_id, symbol)
+    if st.session_state.get(keys["session"]) not in labels:
+        traded = sessions[sessions["status"] == "traded"]
+        st.session_state[keys["session"]] = traded["day"].iloc[0] if len(traded) else days[0]
+    day = c2.selectbox("Session", days, format_func=labels.get, key=keys["session"])
+    day_trades = (
+        ordered[(ordered["symbol"] == symbol) & (ordered["day"] == day)] if ordered is not None else None
     )
-    show_replay(path, stamp, run, symbol, day)
+    current = st.session_state.get(keys["trade"])
+    if day_trades is None or not (day_trades["trade_id"] == current).any():
+        current = day_trades["trade_id"].iloc[0] if day_trades is not None and len(day_trades) else None
+    st.session_state[keys["trade"]] = current  # what is shown: the previous/next buttons start from it
+    if ordered is not None:
+        trade_buttons(run_id, ordered, symbol, current, day)
+    if current is not None:
+        trade = ordered[ordered["trade_id"] == current].iloc[0]
+        number = int(ordered.index[ordered["trade_id"] == current][0]) + 1
+        others = len(day_trades) - 1
+        note = (
+            f" · {plural(others, 'other trade')} this session, dimmed; the selected one is shaded"
+            if others
+            else ""
+        )
+        st.caption(
+            f"Trade {number:,} of {len(ordered):,}: #{current} {trade['side']} · {trade['exit_reason']} · "
+            f"{trade['r_multiple']:+.2f}R · {money(float(trade['net_pnl']))}{note}"
+        )
+    show_replay(path, stamp, run, symbol, day, current, key=f"replay_chart_{run_id}")
 
 
 def show_analysis(run: dict, run_id: str, tz: str) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from orb import charts, metric_registry
-from orb.metric_registry import Kind
+from orb.metric_registry import Kind, plural
 from orb.runs import read as results
 
 KPI_KEYS = (
@@ -27,10 +27,10 @@ def run_label(summary: results.RunSummary) -> str:
     head += f"{', '.join(summary.symbols)} · {summary.start} → {summary.end}"
     if summary.mode == results.SWEEP:
         return head
-    trades = "?" if summary.trades is None else summary.trades
-    total_r = "—" if summary.total_r is None else f"{summary.total_r:+.1f}R"
     oos = "OOS " if summary.mode == results.WALK_FORWARD else ""
-    return f"{head} · {trades} {oos}trades · {total_r}"
+    trades = f"? {oos}trades" if summary.trades is None else plural(summary.trades, f"{oos}trade")
+    total_r = "—" if summary.total_r is None else f"{summary.total_r:+.1f}R"
+    return f"{head} · {trades} · {total_r}"
 
 
 def local_trades(trades: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -48,9 +48,7 @@ def kpi_label(key: str) -> str:
 
 
 def kpi_value(key: str, value) -> str:
-    """A KPI card value: whole dollars for money (cents do not fit a card), else the registry format."""
-    if metric_registry.METRICS[key].kind is Kind.MONEY and isinstance(value, int | float):
-        return f"${value:,.0f}"
+    """A KPI card value: the registry format ('-$5,888.45', as in the tables)."""
     return charts.format_metric(key, value)
 
 
