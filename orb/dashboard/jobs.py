@@ -187,9 +187,11 @@ def read_jobs(runs_dir: Path) -> list[Job] | None:
 
 
 def _panel(runs_dir: Path, was_active: bool) -> None:
+    if st.session_state.pop("open_run_pending", False) and st.session_state.get("page") == RUN_PAGE:
+        st.rerun()  # "Open run" was pressed: the whole app reruns to show the run page
     head, refresh = st.columns([3, 1], vertical_alignment="bottom")
     head.subheader("Jobs")
-    refresh.button("Refresh", icon=":material/refresh:", key="jobs_refresh")
+    refresh.button("Refresh jobs", icon=":material/refresh:", key="jobs_refresh")
     try:
         jobs = read_jobs(runs_dir)
     except (OSError, sqlite3.Error) as exc:
@@ -216,22 +218,23 @@ def show_job(runs_dir: Path, job: Job) -> None:
                 st.caption("Cancel requested; stopping")
         if job.state == State.FAILED and job.error:
             st.error(job.error)
-        if job.state in (State.QUEUED, State.RUNNING) and not job.cancel_requested:
-            if st.button("Cancel", key=f"cancel_{job.id}", icon=":material/stop:"):
-                service.cancel(runs_dir, job.id)
-                st.rerun(scope="fragment")
+        can_cancel = job.state in (State.QUEUED, State.RUNNING) and not job.cancel_requested
+        if can_cancel and st.button("Cancel", key=f"cancel_{job.id}", icon=":material/stop:"):
+            service.cancel(runs_dir, job.id)
+            st.rerun(scope="fragment")
         if job.state == State.SUCCEEDED and job.run_id:
-            if st.button(
+            st.button(
                 f"Open run {job.run_id}",
                 key=f"open_{job.id}",
                 icon=":material/open_in_new:",
                 on_click=open_run,
                 args=(job.run_id,),
-            ):
-                st.rerun()  # the whole app, so the page switch shows
+            )
 
 
 def open_run(run_id: str) -> None:
-    """Button callback: show `run_id` on the run page (before the next run draws the picker)."""
+    """Button callback: show `run_id` on the run page (set before the picker is drawn), then rerun the
+    whole app (a button inside a fragment reruns only the fragment)."""
     st.session_state["page"] = RUN_PAGE
     st.session_state["run_picker"] = run_id
+    st.session_state["open_run_pending"] = True
