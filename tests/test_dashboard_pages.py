@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import plotly.io as pio
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from job_processes import LONG, start_worker, stop, visible, wait_for
 from run_fixtures import run_backtest
@@ -191,7 +190,7 @@ def test_a_damaged_folder_is_reported_and_left_out(own_runs, monkeypatch):
 def test_overrides_box_gives_the_api_message_as_you_type(own_runs, monkeypatch):
     at = page(own_runs, monkeypatch, "New backtest")
     assert not at.error and not button(at, "Submit").disabled
-    api = TestClient(create_app(own_runs, api_key="", cors_origins=""))
+    api = TestClient(create_app(own_runs, api_key="", cors_origins=""), base_url="http://127.0.0.1")
     body = {"symbols": ["SPY", "QQQ"], "start": "2024-01-02", "end": "2024-03-28", "source": "synthetic"}
     for text, overrides, fragment in (
         ("trade:\n  t1_r: 5.0\n", {"trade": {"t1_r": 5.0}}, "t1_r < t2_r"),
@@ -247,7 +246,7 @@ def test_submit_then_a_worker_runs_it_and_the_panel_opens_the_run(own_runs, monk
     done = service.get_job(own_runs, job.id)
     assert done.state == State.SUCCEEDED and done.run_id
     assert visible(own_runs) == sorted([*before, done.run_id])
-    assert yaml.safe_load((own_runs / done.run_id / "config.yaml").read_text())["orb"]["base_minutes"] == 5
+    assert results.load_run_config(own_runs / done.run_id)["orb"]["base_minutes"] == 5
 
     button(at, "Refresh jobs").click().run()
     assert any(m.value.startswith("✅ **succeeded**") for m in at.markdown)

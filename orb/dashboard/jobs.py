@@ -219,9 +219,14 @@ def show_job(runs_dir: Path, job: Job) -> None:
         if job.state == State.FAILED and job.error:
             st.error(job.error)
         can_cancel = job.state in (State.QUEUED, State.RUNNING) and not job.cancel_requested
-        if can_cancel and st.button("Cancel", key=f"cancel_{job.id}", icon=":material/stop:"):
-            service.cancel(runs_dir, job.id)
-            st.rerun(scope="fragment")
+        if can_cancel:
+            st.button(
+                "Cancel",
+                key=f"cancel_{job.id}",
+                icon=":material/stop:",
+                on_click=service.cancel,
+                args=(runs_dir, job.id),
+            )
         if job.state == State.SUCCEEDED and job.run_id:
             st.button(
                 f"Open run {job.run_id}",
