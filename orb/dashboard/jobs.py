@@ -34,12 +34,12 @@ MODE_LABELS = {
     Mode.WALK_FORWARD: "walk-forward",
     Mode.MONTE_CARLO: "Monte Carlo",
 }
-STATE_ICONS = {
-    State.QUEUED: "⏳",
-    State.RUNNING: "▶️",
-    State.SUCCEEDED: "✅",
-    State.FAILED: "❌",
-    State.CANCELLED: "⏹️",
+STATE_ICONS = {  # Material icons: emoji fonts are often missing on servers
+    State.QUEUED: ":gray[:material/schedule:]",
+    State.RUNNING: ":blue[:material/play_circle:]",
+    State.SUCCEEDED: ":green[:material/check_circle:]",
+    State.FAILED: ":red[:material/error:]",
+    State.CANCELLED: ":gray[:material/cancel:]",
 }
 
 
@@ -189,9 +189,13 @@ def read_jobs(runs_dir: Path) -> list[Job] | None:
 def _panel(runs_dir: Path, was_active: bool) -> None:
     if st.session_state.pop("open_run_pending", False) and st.session_state.get("page") == RUN_PAGE:
         st.rerun()  # "Open run" was pressed: the whole app reruns to show the run page
-    head, refresh = st.columns([3, 1], vertical_alignment="bottom")
-    head.subheader("Jobs")
-    refresh.button("Refresh jobs", icon=":material/refresh:", key="jobs_refresh")
+    st.subheader("Jobs")
+    st.button(
+        "Refresh jobs",
+        icon=":material/refresh:",
+        key="jobs_refresh",
+        help=f"The list updates by itself every {POLL_SECONDS:g} s while a job is queued or running",
+    )
     try:
         jobs = read_jobs(runs_dir)
     except (OSError, sqlite3.Error) as exc:
