@@ -2,8 +2,9 @@
 
 Starts `streamlit run streamlit_app.py` on a free loopback port, opens it in headless Chromium (driven
 over the DevTools protocol), waits until the app has finished running and its plotly charts are drawn,
-and saves a PNG per requested tab. `--page "Runs"` or `--page "New backtest"` first switches to that
-page (the sidebar's page picker) and waits for its header. Exit code 0 when every screenshot was saved;
+and saves a PNG of the run view and one per requested tab. `--page "Runs"` / `--page "New backtest"`
+(repeatable) instead picks each page in the sidebar, waits for its header and saves OUT_<page>.png.
+Exit code 0 when every screenshot was saved;
 1 with one line saying what failed. Needs a Chromium binary (Debian: `apt-get install -y chromium`);
 no network beyond 127.0.0.1.
 """
@@ -178,7 +179,7 @@ def tab_file(out: Path, tab: str | None) -> Path:
 
 
 async def capture(
-    ws_url: str, url: str, out: Path, tabs: list[str], width: int, height: int, page: str | None = None
+    ws_url: str, url: str, out: Path, tabs: list[str], width: int, height: int, pages: list[str]
 ) -> list[Path]:
     saved = []
     async with websockets.connect(ws_url, max_size=64 * 2**20) as ws:
@@ -192,10 +193,14 @@ async def capture(
         )
         await tools.call("Page.enable")
         await tools.call("Page.navigate", url=url)
-        if page is None:
-            await tools.wait_ready(90)
-        else:
+        for page in pages:
             await open_page(tools, page)
+            path = tab_file(out, page)
+            await tools.screenshot(path)
+            saved.append(path)
+        if pages:
+            return saved
+        await tools.wait_ready(90)
         await tools.screenshot(out)
         saved.append(out)
         for tab in tabs:
@@ -252,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", required=True, type=Path, help="runs folder the dashboard shows")
     parser.add_argument("--out", type=Path, default=Path("dashboard.png"), help="PNG of the first view")
-    parser.add_argument("--page", help='first switch to this page ("Runs", "New backtest")')
+    parser.add_argument(
+        "--page", action="append", default=[], help='capture this page instead ("Runs", "New backtest")'
+    )
     parser.add_argument("--tab", action="append", default=[], help="also capture this tab (repeatable)")
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=2000)

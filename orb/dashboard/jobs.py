@@ -151,14 +151,14 @@ def show_form(runs_dir: Path) -> None:
         st.caption(":green[Overrides are valid]")
     if problem is not None and tuple(problem.loc[:2]) != ("body", "overrides"):
         st.error(f"{where(problem.loc)}: {problem}", icon=":material/error:")
-    if st.button("Submit", type="primary", disabled=problem is not None, key="job_submit"):
+    if st.button("Submit", type="primary", disabled=problem is not None, key="job_submit") and req:
         submit(runs_dir, req)
     notice = st.session_state.pop("job_notice", None)
     if notice:
         st.success(notice)
 
 
-def submit(runs_dir: Path, req: JobRequest | None) -> None:
+def submit(runs_dir: Path, req: JobRequest) -> None:
     """Queue the job; the outcome is shown under the button."""
     try:
         job = service.submit(runs_dir, req)
