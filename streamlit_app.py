@@ -6,6 +6,8 @@ are keyed by the run folder's and the runs folder's modification stamps, so a ne
 refresh. Each run shows the tabs of its mode (orb.dashboard.backtest, orb.dashboard.research): a backtest
 its trades and analysis, a sweep its ranked results and heatmap, a walk-forward its folds and stitched
 out-of-sample equity; Monte Carlo output of a backtest or walk-forward gets its own tab.
+Two more pages (sidebar "Page"): Runs (orb.dashboard.runs_page: the run registry, compare, delete) and
+New backtest (orb.dashboard.jobs: submit, track and cancel jobs); those two write to the runs folder.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from orb import report
-from orb.dashboard import backtest, data, research
+from orb.dashboard import backtest, data, jobs, research, runs_page
 from orb.dashboard.common import MODE_NAMES, run_label
 from orb.metric_registry import plural
 from orb.runs import read as results
@@ -31,6 +33,9 @@ def runs_dir_from_args(argv: list[str]) -> Path:
     return results.resolve_runs_dir(known.runs_dir)
 
 
+PAGES = {jobs.RUN_PAGE: None, runs_page.PAGE: runs_page.show, jobs.PAGE: jobs.show}
+
+
 def main() -> None:
     st.set_page_config(page_title="ORB backtests", page_icon="📈", layout="wide")
     runs_dir = runs_dir_from_args(sys.argv[1:])
@@ -40,6 +45,10 @@ def main() -> None:
         st.caption(f"Runs folder: `{runs_dir}`")
         if st.button("Refresh", icon=":material/refresh:", help="Look for new runs"):
             st.rerun()
+        page = st.radio("Page", PAGES, key="page")
+    if page != jobs.RUN_PAGE:
+        PAGES[page](runs_dir)
+        return
     if not summaries:
         st.warning(
             f"No runs in {runs_dir}. Create one with "

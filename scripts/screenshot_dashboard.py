@@ -2,10 +2,12 @@
 
 Starts `streamlit run streamlit_app.py` on a free loopback port, opens it in headless Chromium (driven
 over the DevTools protocol), waits until the app has finished running and its plotly charts are drawn,
-and saves a PNG per requested tab (`--tab replay` is the Session replay tab; `--trade ID` opens that
-trade's replay, selected and shaded, through the dashboard's `?trade=ID` address). Exit code 0 when
-every screenshot was saved; 1 with one line saying what failed. Needs a Chromium binary (Debian:
-`apt-get install -y chromium`); no network beyond 127.0.0.1.
+and saves a PNG of the run view and one per requested tab (`--tab replay` is the Session replay tab;
+`--trade ID` opens that trade's replay, selected and shaded, through the dashboard's `?trade=ID`
+address). `--page "Runs"` / `--page "New backtest"` (repeatable) instead picks each page in the sidebar,
+waits for its header and saves OUT_<page>.png. Exit code 0 when every screenshot was saved; 1 with one
+line saying what failed. Needs a Chromium binary (Debian: `apt-get install -y chromium`); no network
+beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -55,6 +57,22 @@ READY_JS = """(() => {
   const panel = main.querySelector('[role="tabpanel"]:not([hidden])') || main;
   const plots = panel.querySelectorAll('.js-plotly-plot');
   return Array.from(plots).every(p => p.querySelector('.main-svg'));
+})()"""
+# A page other than the run view is ready when its header is drawn, nothing is running and its charts
+# (if any) are drawn; PAGE is its name.
+PAGE_READY_JS = """(() => {
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  const main = document.querySelector('[data-testid="stMain"]') || document.body;
+  const head = Array.from(main.querySelectorAll('h2')).some(h => h.innerText.trim() === PAGE);
+  if (!head || !main.querySelector('[data-testid="stVerticalBlock"] [data-testid="stElementContainer"]'))
+    return false;
+  return Array.from(main.querySelectorAll('.js-plotly-plot')).every(p => p.querySelector('.main-svg'));
+})()"""
+PICK_PAGE_JS = """(() => {
+  const bar = document.querySelector('[data-testid="stSidebar"]');
+  const label = bar && Array.from(bar.querySelectorAll('label')).find(l => l.innerText.trim() === PAGE);
+  if (label) label.click();
+  return !!label;
 })()"""
 
 
@@ -138,12 +156,12 @@ class DevTools:
         result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
 
-    async def wait_ready(self, timeout: float) -> None:
+    async def wait_ready(self, timeout: float, check: str = READY_JS) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if await self.evaluate(READY_JS):
+            if await self.evaluate(check):
                 await asyncio.sleep(1.5)  # plotly transitions and fonts settle
-                if await self.evaluate(READY_JS):
+                if await self.evaluate(check):
                     return
             await asyncio.sleep(0.5)
         raise SystemExit(f"error: the dashboard did not finish rendering within {timeout:.0f}s")
@@ -163,7 +181,9 @@ def tab_file(out: Path, tab: str | None) -> Path:
     return out.with_name(f"{out.stem}_{slug}{out.suffix}")
 
 
-async def capture(ws_url: str, url: str, out: Path, tabs: list[str], width: int, height: int) -> list[Path]:
+async def capture(
+    ws_url: str, url: str, out: Path, tabs: list[str], width: int, height: int, pages: list[str]
+) -> list[Path]:
     saved = []
     async with websockets.connect(ws_url, max_size=64 * 2**20) as ws:
         tools = DevTools(ws)
@@ -176,6 +196,13 @@ async def capture(ws_url: str, url: str, out: Path, tabs: list[str], width: int,
         )
         await tools.call("Page.enable")
         await tools.call("Page.navigate", url=url)
+        for page in pages:
+            await open_page(tools, page)
+            path = tab_file(out, page)
+            await tools.screenshot(path)
+            saved.append(path)
+        if pages:
+            return saved
         await tools.wait_ready(90)
         await tools.screenshot(out)
         saved.append(out)
@@ -192,6 +219,17 @@ async def capture(ws_url: str, url: str, out: Path, tabs: list[str], width: int,
             await tools.screenshot(path)
             saved.append(path)
     return saved
+
+
+async def open_page(tools: DevTools, page: str) -> None:
+    """Pick `page` in the sidebar (once the app has drawn it) and wait until that page is drawn."""
+    name = json.dumps(page)
+    deadline = time.monotonic() + 90
+    while not await tools.evaluate(PICK_PAGE_JS.replace("PAGE", name)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"error: the dashboard has no page named {page!r}")
+        await asyncio.sleep(0.5)
+    await tools.wait_ready(90, PAGE_READY_JS.replace("PAGE", name))
 
 
 def check_paths(runs_dir: Path, out: Path) -> None:
@@ -223,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", required=True, type=Path, help="runs folder the dashboard shows")
     parser.add_argument("--out", type=Path, default=Path("dashboard.png"), help="PNG of the first view")
     parser.add_argument(
+        "--page", action="append", default=[], help='capture this page instead ("Runs", "New backtest")'
+    )
+    parser.add_argument(
         "--tab",
         action="append",
         default=[],
@@ -247,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"?{urlencode({'trade': args.trade})}" if args.trade else ""
                 )
                 tabs = [TAB_ALIASES.get(tab.lower(), tab) for tab in args.tab]
-                saved = asyncio.run(capture(ws_url, url, args.out, tabs, args.width, args.height))
+                saved = asyncio.run(capture(ws_url, url, args.out, tabs, args.width, args.height, args.page))
             finally:
                 stop(chromium)
     finally:
