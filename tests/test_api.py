@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from run_fixtures import api_get as get
-from run_fixtures import build_run, runner_run
+from run_fixtures import build_run, rehash, runner_run
 
 from orb.api import create_app
 
@@ -312,6 +312,7 @@ def test_files_off_the_run_format_answer_409_not_500(own_runs, real_run):
     (run / "metrics.json").write_text(json.dumps(metrics))
     trades = pd.read_parquet(run / "QQQ_trades.parquet")
     trades.assign(session_date="not a date").to_parquet(run / "QQQ_trades.parquet", index=False)
+    rehash(run)
     api = TestClient(create_app(own_runs, api_key="", cors_origins=""))
     detail = get(api, "/api/metrics/core?symbol=SPY", status=409)["detail"]
     assert "does not match run-format.md" in detail and "total_trades" in detail

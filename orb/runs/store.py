@@ -5,6 +5,10 @@ Every path is checked to stay inside the runs folder (run ids by pattern, symlin
 Parsed files are cached keyed by (path, mtime_ns, size, inode), so a rewritten file is re-read and new
 runs appear without a restart; the cache is bounded in bytes (env ORB_RESULTS_CACHE_MB, default 512).
 This is the one cache of the read side. Nothing here writes.
+
+A damaged file is RunIncomplete naming the file and the reason, never another exception: JSON over
+MAX_JSON_BYTES or nested deeper than MAX_JSON_DEPTH, a Parquet table whose columns break run-format.md
+(TABLE_COLUMNS), or a file whose SHA-256 differs from the manifest's (hashed once per file version).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import pyarrow.parquet as pq
 
 from orb.errors import OrbError
 from orb.runs.layout import (
+    ALL_TRADES,
+    COMBINED_EQUITY,
     CONFIG,
     MANIFEST,
     METRICS,
@@ -36,13 +42,20 @@ from orb.runs.layout import (
     MONTECARLO_FILES,
     RUN_ID_PATTERN,
     SWEEP_FILES,
+    SYMBOL_FILES,
+    UNHASHED,
     WALKFORWARD_FILES,
+    WF_OOS_EQUITY,
+    WF_OOS_TRADES,
+    sha256_file,
 )
 from orb.schema import RunMode
 
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
 LATEST_ALIAS = "latest"  # a run id that means "the newest run" (never a folder: runs/latest is a file)
 CACHE_BYTES = int(os.environ.get("ORB_RESULTS_CACHE_MB", "512")) * 2**20
+MAX_JSON_BYTES = 16 * 2**20  # the runner's JSON files are kilobytes; a bigger one is damage
+MAX_JSON_DEPTH = 32  # the runner nests at most a few levels
 BACKTEST, SWEEP, WALK_FORWARD = RunMode.BACKTEST, RunMode.SWEEP, RunMode.WALK_FORWARD
 
 PathLike = str | os.PathLike[str]
@@ -227,17 +240,81 @@ def _not_produced(run: Path, name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------- JSON
 
 
-def _read_json(run: Path, name: str) -> Any:
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether parsed JSON `value` nests containers deeper than `limit` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _parse_json(run: Path, name: str, path: Path) -> Any:
+    """The parsed file: at most MAX_JSON_BYTES, nested at most MAX_JSON_DEPTH levels."""
+    damaged = f"run {run.name}: {name} is unreadable"
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:
+            raise RunIncomplete(
+                f"{damaged} (over {MAX_JSON_BYTES >> 20} MB, the limit for a run's JSON file); "
+                "re-run the backtest"
+            )
+        # NaN/Infinity are not JSON; should a writer emit them they read as null.
+        value = json.loads(data.decode("utf-8"), parse_constant=lambda _: None)
+    except RecursionError:
+        value = None
+        deep = True
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunIncomplete(f"{damaged} ({_short_error(exc)}); re-run the backtest") from None
+    else:
+        deep = _too_deep(value, MAX_JSON_DEPTH)
+    if deep:
+        raise RunIncomplete(f"{damaged} (nested deeper than {MAX_JSON_DEPTH} levels); re-run the backtest")
+    return value
+
+
+def _short_error(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _read_json(run: Path, name: str, shape: Callable[[Any], None] | None = None) -> Any:
+    """The parsed file, checked by `shape` (raising RunIncomplete) before its SHA-256 is."""
     path = _member(run, name)
 
     def load() -> Any:
-        try:
-            # NaN/Infinity are not JSON; should a writer emit them they read as null.
-            return json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise RunIncomplete(f"run {run.name}: {name} is unreadable ({exc}); re-run the backtest") from exc
+        value = _parse_json(run, name, path)
+        if shape is not None:
+            shape(value)
+        _check_digest(run, name, path)
+        return value
 
     return _CACHE.get(path, "json", load, lambda v: path.stat().st_size * 8 + 256)
+
+
+# ---------------------------------------------------------------------------------------------- hashes
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of the file, computed once per file version (the one cache, keyed by its stat)."""
+    return _CACHE.get(path, "sha256", lambda: sha256_file(path), lambda _: 160)
+
+
+def _check_digest(run: Path, name: str, path: Path) -> None:
+    """RunIncomplete when the manifest lists `name` with another SHA-256 (a truncated or changed file)."""
+    if name in UNHASHED:
+        return
+    files = _manifest(run).get("files")
+    expected = files.get(name) if isinstance(files, dict) else None
+    if isinstance(expected, str) and digest(path) != expected:
+        raise RunIncomplete(
+            f"run {run.name}: {name} does not match its SHA-256 in manifest.json (truncated or changed "
+            "after the run); re-run the backtest"
+        )
 
 
 def _manifest(run: Path) -> dict[str, Any]:
@@ -258,23 +335,25 @@ def _mode(run: Path, manifest: dict[str, Any]) -> str:
 
 
 def _metrics(run: Path) -> dict[str, Any]:
-    metrics = _read_json(run, METRICS)
-    if not (
-        isinstance(metrics, dict)
-        and isinstance(metrics.get("aggregate"), dict)
-        and isinstance(metrics.get("per_symbol"), dict)
-    ):
-        raise RunIncomplete(
-            f"run {run.name}: metrics.json lacks 'aggregate' or 'per_symbol'; re-run the backtest"
-        )
-    return metrics
+    def shape(metrics: Any) -> None:
+        if not (
+            isinstance(metrics, dict)
+            and isinstance(metrics.get("aggregate"), dict)
+            and isinstance(metrics.get("per_symbol"), dict)
+        ):
+            raise RunIncomplete(
+                f"run {run.name}: metrics.json lacks 'aggregate' or 'per_symbol'; re-run the backtest"
+            )
+
+    return _read_json(run, METRICS, shape)
 
 
 def _config(run: Path) -> dict[str, Any]:
-    config = _read_json(run, CONFIG)
-    if not isinstance(config, dict):
-        raise RunIncomplete(f"run {run.name}: config.json is not a JSON object; re-run the backtest")
-    return config
+    def shape(config: Any) -> None:
+        if not isinstance(config, dict):
+            raise RunIncomplete(f"run {run.name}: config.json is not a JSON object; re-run the backtest")
+
+    return _read_json(run, CONFIG, shape)
 
 
 # Parsed JSON is cached and shared, so the public readers hand out copies.
@@ -300,20 +379,118 @@ def _symbol(run: Path, symbol: str) -> str:
     return sym
 
 
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _is_day(t: pa.DataType) -> bool:
+    return pa.types.is_date(t) or pa.types.is_timestamp(t)
+
+
+_TYPES: dict[str, tuple[str, Callable[[pa.DataType], bool]]] = {
+    "text": ("text", _is_text),
+    "number": ("a number", _is_number),
+    "bool": ("true/false", pa.types.is_boolean),
+    "time": ("a timestamp", pa.types.is_timestamp),
+    "day": ("a date", _is_day),
+}
+_TRADE_COLUMNS = {
+    "trade_id": "text", "symbol": "text", "session_date": "day", "side": "text", "entry_time": "time",
+    "exit_time": "time", "exit_reason": "text", "t1_filled": "bool", "t2_filled": "bool",
+    "breakeven_time": "time", "shares": "number", "or_minutes": "number",
+    **dict.fromkeys((
+        "entry_price", "stop_price", "r_per_share", "t1_price", "t2_price", "target_price", "exit_price",
+        "gross_pnl", "commission", "net_pnl", "initial_risk", "r_multiple", "gross_r", "mfe_r", "mae_r",
+        "holding_minutes", "or_high", "or_low", "score",
+    ), "number"),
+}  # fmt: skip
+_EQUITY_COLUMNS = {
+    "timestamp": "time",
+    **dict.fromkeys(("equity", "cum_r", "drawdown_pct", "drawdown_r"), "number"),
+}
+# kind -> (columns a reader needs, type of every run-format.md column that is present)
+TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "trades": (("trade_id", "symbol", "session_date", "side", "entry_time", "exit_reason"), _TRADE_COLUMNS),
+    "equity": (("timestamp", "equity"), _EQUITY_COLUMNS),
+    "sessions": (
+        ("session_date", "status"),
+        {
+            "session_date": "day", "status": "text", "skip_reason": "text", "trades": "number",
+            **dict.fromkeys(("or_minutes", "or_high", "or_low", "or_width", "atr", "or_width_atr"), "number"),
+            "day_r": "number",
+        },
+    ),
+    "fills": (
+        ("trade_id", "time", "kind", "price"),
+        {"trade_id": "text", "time": "time", "kind": "text", "price": "number", "shares": "number",
+         "commission": "number"},
+    ),
+    "bars": (("timestamp", "open", "high", "low", "close"), {
+        "timestamp": "time", **dict.fromkeys(("open", "high", "low", "close", "volume"), "number")}),
+}  # fmt: skip
+_TABLE_KINDS = {
+    ALL_TRADES: "trades",
+    WF_OOS_TRADES: "trades",
+    COMBINED_EQUITY: "equity",
+    WF_OOS_EQUITY: "equity",
+}
+
+
+def table_kind(name: str) -> str | None:
+    """The TABLE_COLUMNS kind of a run file name (`SPY_trades.parquet` -> "trades"), else None."""
+    if name in _TABLE_KINDS:
+        return _TABLE_KINDS[name]
+    stem, _, ext = name.rpartition(".")
+    kind = stem.rpartition("_")[2]
+    return kind if kind in TABLE_COLUMNS and SYMBOL_FILES.get(kind) == ext else None
+
+
+def _check_schema(run: Path, name: str, schema: pa.Schema) -> None:
+    """RunIncomplete when a column a reader needs is missing or a run-format.md column has another type."""
+    kind = table_kind(name)
+    if kind is None:
+        return
+    needed, types = TABLE_COLUMNS[kind]
+    problem = None
+    missing = [c for c in needed if c not in schema.names]
+    if missing:
+        problem = f"no column {', '.join(missing)}"
+    else:
+        for field in schema:
+            want = types.get(field.name)
+            if want is not None and not pa.types.is_null(field.type) and not _TYPES[want][1](field.type):
+                problem = f"column {field.name} is {field.type}, not {_TYPES[want][0]}"
+                break
+    if problem is not None:
+        raise RunIncomplete(f"run {run.name}: {name} does not match run-format.md ({problem}); re-run it")
+
+
 def _read_table(run: Path, name: str, columns: Sequence[str] | None = None) -> pa.Table:
     path = _member(run, name)
     wanted = tuple(columns) if columns is not None else None
 
     def load() -> pa.Table:
+        unreadable = f"run {run.name}: {name} is unreadable"
         try:
-            if wanted is not None:
-                present = set(pq.read_schema(path).names)
-                missing = [c for c in wanted if c not in present]
-                if missing:
-                    raise ValueError(f"{name} has no column(s) {', '.join(missing)}")
-            return pq.read_table(path, columns=list(wanted) if wanted is not None else None)
-        except (OSError, pa.ArrowException) as exc:
-            raise RunIncomplete(f"run {run.name}: {name} is unreadable ({exc}); re-run the backtest") from exc
+            schema = pq.read_schema(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise RunIncomplete(f"{unreadable} ({_short_error(exc)}); re-run the backtest") from None
+        _check_schema(run, name, schema)
+        missing = [c for c in wanted or () if c not in schema.names]
+        if missing:
+            raise ValueError(f"{name} has no column(s) {', '.join(missing)}")
+        try:
+            table = pq.read_table(path, columns=list(wanted) if wanted is not None else None)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise RunIncomplete(f"{unreadable} ({_short_error(exc)}); re-run the backtest") from None
+        _check_digest(run, name, path)
+        return table
 
     return _CACHE.get(path, wanted, load, lambda t: t.nbytes + 1024)
 
