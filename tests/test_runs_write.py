@@ -149,3 +149,61 @@ def test_layout_names_and_canonical_hash():
     assert layout.symbol_file("QQQ", "metrics") == "QQQ_metrics.json"
     assert layout.canonical_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
     assert layout.sha256_json({"b": 1, "a": 2}) == layout.sha256_json({"a": 2, "b": 1})
+
+
+def test_temp_files_of_dead_processes_are_swept_live_and_recent_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(dead.stdout)
+    probe = tmp_path / f".tmp-probe-{dead_pid}"
+    latest = tmp_path / f".tmp-latest-{dead_pid}"
+    reservation = tmp_path / ".tmp-backtest_20240102_093000.id"
+    live_probe = tmp_path / f".tmp-probe-{os.getpid()}"
+    live_reservation = tmp_path / ".tmp-backtest_20240102_093000_2.id"
+    recent, old = tmp_path / ".tmp-unknown-owner", tmp_path / ".tmp-old-owner"
+    for path, text in [(probe, ""), (latest, "x\n"), (reservation, f"{dead_pid}\n"), (live_probe, "")]:
+        path.write_text(text)
+    live_reservation.write_text(f"{os.getpid()}\n")
+    recent.write_text("")
+    old.write_text("")
+    os.utime(old, (0, 0))
+    assert sorted(sweep_crash_leftovers(tmp_path)) == sorted([probe, latest, reservation, old])
+    assert live_probe.exists() and live_reservation.exists() and recent.exists()
+
+
+RACER = """
+import json, sys, time
+from pathlib import Path
+from orb.runs.write import finish_manifest, publish, reserve_run_id, staging
+out, start = Path(sys.argv[1]), float(sys.argv[2])
+while time.time() < start:
+    pass
+done = []
+for _ in range(50):
+    run_id = reserve_run_id(out, "backtest_20240102_093000")
+    with staging(out, run_id) as tmp:
+        finish_manifest(tmp, {"run_id": run_id})
+        done.append(publish(tmp, out, run_id).name)
+print(json.dumps(done))
+"""
+
+
+def test_two_processes_reserving_the_same_id_never_collide(tmp_path):
+    start = f"{__import__('time').time() + 2.0}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path), start],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err[-800:] for _, err in outputs]
+    published = [name for out, _ in outputs for name in json.loads(out)]
+    assert len(published) == len(set(published)) == 100
+    runs = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert sorted(p.name for p in runs) == sorted(published)
+    for run in runs:
+        assert json.loads((run / "manifest.json").read_text())["run_id"] == run.name
+    assert not list(tmp_path.glob(".tmp-*"))  # reservations released, nothing staged left
