@@ -171,27 +171,35 @@ def test_temp_files_of_dead_processes_are_swept_live_and_recent_ones_kept(tmp_pa
 
 
 RACER = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from orb.runs.write import finish_manifest, publish, reserve_run_id, staging
-out, start = Path(sys.argv[1]), float(sys.argv[2])
-while time.time() < start:
-    pass
+out, gate = Path(sys.argv[1]), Path(sys.argv[2])
+(gate / str(os.getpid())).write_text(str(time.time()))
+while len(list(gate.iterdir())) < 2:  # both processes have imported everything
+    time.sleep(0.01)
+start = max(float(p.read_text()) for p in gate.iterdir()) + 0.5
 done = []
-for _ in range(50):
+def until(moment):
+    while time.time() < moment:
+        pass
+for i in range(50):
+    until(start + i * 0.1)  # both processes reserve in the same instant ...
     run_id = reserve_run_id(out, "backtest_20240102_093000")
     with staging(out, run_id) as tmp:
         finish_manifest(tmp, {"run_id": run_id})
-        done.append(publish(tmp, out, run_id).name)
+        until(start + i * 0.1 + 0.05)  # ... and publish in the same instant
+        done.append([run_id, publish(tmp, out, run_id).name])
 print(json.dumps(done))
 """
 
 
 def test_two_processes_reserving_the_same_id_never_collide(tmp_path):
-    start = f"{__import__('time').time() + 2.0}"
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"
+    gate.mkdir()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, str(tmp_path), start],
+            [sys.executable, "-c", RACER, str(tmp_path), str(gate)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -200,7 +208,9 @@ def test_two_processes_reserving_the_same_id_never_collide(tmp_path):
     ]
     outputs = [proc.communicate(timeout=300) for proc in procs]
     assert all(proc.returncode == 0 for proc in procs), [err[-800:] for _, err in outputs]
-    published = [name for out, _ in outputs for name in json.loads(out)]
+    pairs = [pair for out, _ in outputs for pair in json.loads(out)]
+    assert [name for name, _ in pairs] == [name for _, name in pairs]  # each run got the id it reserved
+    published = [name for _, name in pairs]
     assert len(published) == len(set(published)) == 100
     runs = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert sorted(p.name for p in runs) == sorted(published)
