@@ -95,6 +95,7 @@ from orb.runs.store import (  # noqa: F401 - re-exported: errors, patterns, path
     records,
     resolve_runs_dir,
     symbols,
+    table_schema,
     validate_run_id,
     validate_symbol,
 )
@@ -144,7 +145,8 @@ def run_dir(runs_dir: PathLike, run_id: str | None) -> Path:
 
 def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
     """The validated manifest; the answer is cached (in the one file cache) until the folder or the
-    manifest changes. `verify` also compares every listed file's SHA-256 (each hashed once per version)."""
+    manifest changes. `verify` also checks every listed Parquet file's schema and every listed file's
+    SHA-256 (each once per file version)."""
     manifest = _manifest(run)
     m = os.stat(_member(run, MANIFEST))
     variant = ("check", m.st_mtime_ns, m.st_size, m.st_ino)
@@ -152,7 +154,10 @@ def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
     if verify:
         base = run.resolve()
         for name, expected in manifest["files"].items():
-            if digest(_member(run, name, base)) != expected:
+            member = _member(run, name, base)
+            if name.endswith(".parquet"):
+                table_schema(run, name, member)
+            if digest(member) != expected:
                 raise RunIncomplete(
                     f"run {run.name}: {name} does not match its SHA-256 in manifest.json (truncated or "
                     "changed after the run); re-run the backtest"

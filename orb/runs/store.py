@@ -471,17 +471,30 @@ def _check_schema(run: Path, name: str, schema: pa.Schema) -> None:
         raise RunIncomplete(f"run {run.name}: {name} does not match run-format.md ({problem}); re-run it")
 
 
+def table_schema(run: Path, name: str, path: Path) -> pa.Schema:
+    """The Parquet schema of run file `name` (at `path`), checked against TABLE_COLUMNS; read from the
+    file's footer once per file version."""
+
+    def load() -> pa.Schema:
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise RunIncomplete(
+                f"run {run.name}: {name} is unreadable ({_short_error(exc)}); re-run the backtest"
+            ) from None
+        _check_schema(run, name, schema)
+        return schema
+
+    return _CACHE.get(path, "schema", load, lambda schema: 64 * len(schema) + 256)
+
+
 def _read_table(run: Path, name: str, columns: Sequence[str] | None = None) -> pa.Table:
     path = _member(run, name)
     wanted = tuple(columns) if columns is not None else None
 
     def load() -> pa.Table:
         unreadable = f"run {run.name}: {name} is unreadable"
-        try:
-            schema = pq.read_schema(path)
-        except (OSError, ValueError, pa.ArrowException) as exc:
-            raise RunIncomplete(f"{unreadable} ({_short_error(exc)}); re-run the backtest") from None
-        _check_schema(run, name, schema)
+        schema = table_schema(run, name, path)
         missing = [c for c in wanted or () if c not in schema.names]
         if missing:
             raise ValueError(f"{name} has no column(s) {', '.join(missing)}")
