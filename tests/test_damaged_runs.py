@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from run_fixtures import api_get as get
-from run_fixtures import build_run, rehash
+from run_fixtures import build_run, rehash, runner_run
 from streamlit.testing.v1 import AppTest
 
 from orb.api import create_app
@@ -201,10 +202,30 @@ def test_docs_use_only_assets_the_app_serves(runs):
 # ------------------------------------------------------------------------------------------- dashboard
 
 
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    """A run of the real runner (the dashboard draws what the engine writes)."""
+    return runner_run(tmp_path_factory.mktemp("real") / "runs", ("SPY",), "2024-01-02", "2024-01-31")
+
+
+def _copies(root: Path, real_run: Path, *run_ids: str) -> Path:
+    """Copies of the real run named `run_ids`, created a day apart (the last one newest)."""
+    for day, run_id in enumerate(run_ids, start=1):
+        shutil.copytree(real_run, root / run_id)
+        manifest = json.loads((root / run_id / "manifest.json").read_text())
+        created = datetime(2024, 3, day, 9, 0, tzinfo=UTC).isoformat()
+        (root / run_id / "manifest.json").write_text(
+            json.dumps(manifest | {"run_id": run_id, "created": created})
+        )
+    (root / "latest").write_text(run_ids[-1] + "\n")
+    results.clear_cache()
+    return root
+
+
 @pytest.mark.parametrize("case", ["deep metrics", "deep manifest", "NaN strings", "missing column"])
-def test_the_dashboard_shows_no_traceback_for_a_damaged_run(runs, monkeypatch, case):
+def test_the_dashboard_shows_no_traceback_for_a_damaged_run(tmp_path, real_run, monkeypatch, case):
+    runs = _copies(tmp_path / "runs", real_run, HEALTHY, DAMAGED)
     CASES[case][0](runs / DAMAGED)
-    (runs / "latest").write_text(DAMAGED + "\n")
     monkeypatch.setenv("ORB_RUNS_DIR", str(runs))
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -213,8 +234,8 @@ def test_the_dashboard_shows_no_traceback_for_a_damaged_run(runs, monkeypatch, c
     assert any(DAMAGED in e.value and "damaged" in e.value for e in at.error)
 
 
-def test_compare_preselects_no_run_and_offers_no_damaged_one(runs, monkeypatch):
-    build_run(runs, "backtest_20240303_090000", created=datetime(2024, 3, 3, 9, 0, tzinfo=UTC), seed=3)
+def test_compare_preselects_no_run_and_offers_no_damaged_one(tmp_path, real_run, monkeypatch):
+    runs = _copies(tmp_path / "runs", real_run, HEALTHY, DAMAGED, "backtest_20240303_090000")
     _deep(runs / DAMAGED, "metrics.json")
     monkeypatch.setenv("ORB_RUNS_DIR", str(runs))
     at = AppTest.from_file(APP, default_timeout=120).run()
