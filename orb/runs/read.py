@@ -92,6 +92,7 @@ from orb.runs.store import (  # noqa: F401 - re-exported: errors, patterns, path
     clear_cache,
     digest,
     downsample_positions,
+    json_decimals,
     records,
     resolve_runs_dir,
     symbols,
@@ -427,9 +428,10 @@ def trades_page(
     offset: int = 0,
     limit: int | None = None,
 ) -> Page:
-    """One page of filtered trades as JSON-safe records, plus the number of matching trades."""
+    """One page of filtered trades as JSON-safe records (floats rounded: store.json_decimals), plus the
+    number of matching trades."""
     table = _trades_table(path, symbol, side, exit_reason, start, end, None)
-    return Page(total=table.num_rows, records=records(_slice(table, offset, limit)))
+    return Page(total=table.num_rows, records=records(_slice(table, offset, limit), rounded=True))
 
 
 def load_fills(path: PathLike, symbol: str) -> pd.DataFrame:
@@ -459,9 +461,10 @@ def downsample_equity(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
 
 
 def equity_page(path: PathLike, symbol: str | None = None, max_points: int | None = None) -> Page:
-    """Equity points as JSON-safe records (downsampled to `max_points`), plus the stored number of points."""
+    """Equity points as JSON-safe records (downsampled to `max_points`, floats rounded), plus the stored
+    number of points."""
     table = _equity_table(path, symbol)
-    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points)))
+    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points), rounded=True))
 
 
 def load_sessions(path: PathLike, symbol: str | None = None) -> pd.DataFrame:
@@ -485,7 +488,7 @@ def _sessions_table(path: PathLike, symbol: str | None) -> pa.Table:
 def sessions_page(path: PathLike, symbol: str | None = None) -> Page:
     """Sessions as JSON-safe records (every symbol when `symbol` is None)."""
     table = _sessions_table(path, symbol)
-    return Page(total=table.num_rows, records=records(table))
+    return Page(total=table.num_rows, records=records(table, rounded=True))
 
 
 def load_events(path: PathLike, symbol: str) -> pd.DataFrame:

@@ -580,7 +580,42 @@ def _json_column(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     return column
 
 
-def records(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows as dicts fit for strict JSON: NaN/Infinity None, times 'YYYY-MM-DDTHH:MM:SS+00:00', dates ISO."""
+PRICE_COLUMNS = frozenset({
+    "entry_price", "stop_price", "t1_price", "t2_price", "target_price", "exit_price", "r_per_share",
+    "or_high", "or_low", "or_width", "atr", "long_trigger", "short_trigger", "price", "open", "high", "low",
+    "close",
+})  # fmt: skip
+MONEY_COLUMNS = frozenset(
+    {"gross_pnl", "commission", "net_pnl", "initial_risk", "equity", "day_pnl", "alloc"}
+)
+R_COLUMNS = frozenset({"r_multiple", "gross_r", "mfe_r", "mae_r", "cum_r", "drawdown_r", "day_r"})
+
+
+def json_decimals(column: str) -> int:
+    """Decimals a float column keeps in JSON rows: prices 6, money 4 (sub-cent commissions), R 4, others 6.
+
+    Enough for every value the engine computes (prices tick in cents or less) while dropping binary
+    noise such as 196.18000000000004; the Parquet files keep full precision.
+    """
+    if column in MONEY_COLUMNS or column in R_COLUMNS:
+        return 4
+    return 6
+
+
+def records(table: pa.Table, rounded: bool = False) -> list[dict[str, Any]]:
+    """Rows as dicts fit for strict JSON: NaN/Infinity None, times 'YYYY-MM-DDTHH:MM:SS+00:00', dates ISO;
+    with `rounded`, floats rounded to json_decimals(column)."""
     columns = [_json_column(table.column(i), name) for i, name in enumerate(table.column_names)]
-    return pa.table(columns, names=table.column_names).to_pylist()
+    rows = pa.table(columns, names=table.column_names).to_pylist()
+    if rounded:
+        floats = [
+            (name, json_decimals(name))
+            for name in table.column_names
+            if pa.types.is_floating(table.schema.field(name).type)
+        ]
+        for row in rows:
+            for name, digits in floats:
+                value = row[name]
+                if value is not None:
+                    row[name] = round(value, digits)
+    return rows
