@@ -242,3 +242,11 @@ def test_compare_preselects_no_run_and_offers_no_damaged_one(tmp_path, real_run,
     assert not at.exception, [e.value for e in at.exception]
     compare = at.selectbox(key="compare_run")
     assert compare.value is None and list(compare.options) == [HEALTHY]
+
+
+@pytest.mark.parametrize("symbol", [".", "..", ".HIDDEN", "=", "SPY_X", "S" * 16])
+def test_the_api_follows_the_one_symbol_rule(runs, symbol):
+    api = TestClient(create_app(runs, api_key="", cors_origins=""))
+    get(api, "/api/trades", status=422, params={"symbol": symbol})
+    with pytest.raises(results.InvalidSymbol):
+        results.load_trades(runs / HEALTHY, symbol)

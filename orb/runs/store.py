@@ -50,8 +50,8 @@ from orb.runs.layout import (
     sha256_file,
 )
 from orb.schema import RunMode
+from orb.symbols import RULE, SYMBOL_PATTERN, is_symbol  # noqa: F401 - SYMBOL_PATTERN re-exported
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
 LATEST_ALIAS = "latest"  # a run id that means "the newest run" (never a folder: runs/latest is a file)
 CACHE_BYTES = int(os.environ.get("ORB_RESULTS_CACHE_MB", "512")) * 2**20
 MAX_JSON_BYTES = 16 * 2**20  # the runner's JSON files are kilobytes; a bigger one is damage
@@ -60,7 +60,6 @@ BACKTEST, SWEEP, WALK_FORWARD = RunMode.BACKTEST, RunMode.SWEEP, RunMode.WALK_FO
 
 PathLike = str | os.PathLike[str]
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
-_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
 
 class ResultsError(OrbError):
@@ -180,9 +179,9 @@ def validate_run_id(run_id: object) -> str:
 
 
 def validate_symbol(symbol: object) -> str:
-    """The upper-cased symbol if it matches SYMBOL_PATTERN, else InvalidSymbol."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.fullmatch(symbol):
-        raise InvalidSymbol(f"symbol {_short(symbol)} is malformed: use a ticker like SPY or BRK-B")
+    """The upper-cased symbol if it follows the one symbol rule (orb.symbols), else InvalidSymbol."""
+    if not is_symbol(symbol):
+        raise InvalidSymbol(f"symbol {_short(symbol)} is malformed: {RULE}")
     return symbol.upper()
 
 
