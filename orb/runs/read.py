@@ -427,11 +427,12 @@ def trades_page(
     end: date | str | None = None,
     offset: int = 0,
     limit: int | None = None,
+    rounded: bool = False,
 ) -> Page:
-    """One page of filtered trades as JSON-safe records (floats rounded: store.json_decimals), plus the
-    number of matching trades."""
+    """One page of filtered trades as JSON-safe records, plus the number of matching trades; `rounded`
+    (the API) rounds floats to store.json_decimals."""
     table = _trades_table(path, symbol, side, exit_reason, start, end, None)
-    return Page(total=table.num_rows, records=records(_slice(table, offset, limit), rounded=True))
+    return Page(total=table.num_rows, records=records(_slice(table, offset, limit), rounded))
 
 
 def load_fills(path: PathLike, symbol: str) -> pd.DataFrame:
@@ -460,11 +461,13 @@ def downsample_equity(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
     return frame.iloc[keep].reset_index(drop=True)
 
 
-def equity_page(path: PathLike, symbol: str | None = None, max_points: int | None = None) -> Page:
-    """Equity points as JSON-safe records (downsampled to `max_points`, floats rounded), plus the stored
-    number of points."""
+def equity_page(
+    path: PathLike, symbol: str | None = None, max_points: int | None = None, rounded: bool = False
+) -> Page:
+    """Equity points as JSON-safe records (downsampled to `max_points`; `rounded` as in trades_page),
+    plus the stored number of points."""
     table = _equity_table(path, symbol)
-    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points), rounded=True))
+    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points), rounded))
 
 
 def load_sessions(path: PathLike, symbol: str | None = None) -> pd.DataFrame:
@@ -485,10 +488,10 @@ def _sessions_table(path: PathLike, symbol: str | None) -> pa.Table:
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def sessions_page(path: PathLike, symbol: str | None = None) -> Page:
-    """Sessions as JSON-safe records (every symbol when `symbol` is None)."""
+def sessions_page(path: PathLike, symbol: str | None = None, rounded: bool = False) -> Page:
+    """Sessions as JSON-safe records (every symbol when `symbol` is None; `rounded` as in trades_page)."""
     table = _sessions_table(path, symbol)
-    return Page(total=table.num_rows, records=records(table, rounded=True))
+    return Page(total=table.num_rows, records=records(table, rounded))
 
 
 def load_events(path: PathLike, symbol: str) -> pd.DataFrame:

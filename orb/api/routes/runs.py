@@ -95,7 +95,15 @@ def trades(
     """Trades sorted by entry time then symbol; `total` counts every trade matching the filters."""
     path = results.open_run(root, run_id)
     page = results.trades_page(
-        path, symbol, side=side, exit_reason=exit_reason, start=start, end=end, offset=offset, limit=limit
+        path,
+        symbol,
+        side=side,
+        exit_reason=exit_reason,
+        start=start,
+        end=end,
+        offset=offset,
+        limit=limit,
+        rounded=True,
     )
     return TradesPage(
         run_id=path.name,
@@ -113,7 +121,7 @@ def equity(
 ) -> EquitySeries:
     """Equity at every fill and session close, sorted by time."""
     path = results.open_run(root, run_id)
-    page = results.equity_page(path, symbol, max_points)
+    page = results.equity_page(path, symbol, max_points, rounded=True)
     return EquitySeries(
         run_id=path.name,
         symbol=upper(symbol),
@@ -142,7 +150,7 @@ def metrics(root: RunsDir, run_id: RunIdQuery = None, symbol: SymbolQuery = None
 def sessions(root: RunsDir, run_id: RunIdQuery = None, symbol: SymbolQuery = None) -> SessionsResponse:
     """One row per session and symbol: OR, ATR, status (traded, no_signal, skipped) and skip reason."""
     path = results.open_run(root, run_id)
-    page = results.sessions_page(path, symbol)
+    page = results.sessions_page(path, symbol, rounded=True)
     return SessionsResponse(run_id=path.name, symbol=upper(symbol), total=page.total, sessions=page.records)
 
 
