@@ -69,6 +69,14 @@ def api_get(client, url, status=200, **kwargs):
     return strict_json(response.text)
 
 
+def rehash(run: Path) -> None:
+    """Record the current SHA-256 of every file in the manifest, as a writer that wrote them would
+    (tests that put off-format content into a run, rather than damage a file after the run)."""
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["files"] = {name: _sha256(run / name) for name in manifest["files"] if (run / name).is_file()}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _trades(symbol: str, sched: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
     for day, open_utc in zip(sched.index, sched["open"], strict=True):

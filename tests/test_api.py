@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from run_fixtures import api_get as get
-from run_fixtures import build_run, runner_run
+from run_fixtures import build_run, rehash, runner_run
 
 from orb.api import create_app
 
@@ -60,8 +60,29 @@ def _value(v):
     return v
 
 
+# The API rounds floats at the JSON edge (issue 9): money and R to 4 decimals, prices and the rest to 6.
+FOUR_DECIMALS = {
+    "gross_pnl", "commission", "net_pnl", "initial_risk", "equity", "day_pnl", "alloc",
+    "r_multiple", "gross_r", "mfe_r", "mae_r", "cum_r", "drawdown_r", "day_r",
+}  # fmt: skip
+
+
+def _rounded(column, v):
+    return round(v, 4 if column in FOUR_DECIMALS else 6) if isinstance(v, float) else v
+
+
 def as_json(frame: pd.DataFrame) -> list[dict]:
-    return [{k: _value(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{k: _rounded(k, _value(v)) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def test_floats_are_rounded_at_the_json_edge_parquet_keeps_them(client, real_run):
+    stored = pd.read_parquet(real_run / "all_trades.parquet")
+    noisy = [v for v in stored["entry_price"] if len(repr(v)) > 12]
+    assert noisy, "the fixture run should hold prices with binary noise (e.g. 196.18000000000004)"
+    trades = get(client, "/api/trades?limit=5000")["trades"]
+    assert all(len(repr(t["entry_price"]).split(".")[-1]) <= 6 for t in trades)
+    assert all(len(repr(t["net_pnl"]).split(".")[-1]) <= 4 for t in trades)
+    assert [t["entry_price"] for t in trades] == [round(v, 6) for v in stored["entry_price"]]
 
 
 def test_health(client, real_run):
@@ -312,6 +333,7 @@ def test_files_off_the_run_format_answer_409_not_500(own_runs, real_run):
     (run / "metrics.json").write_text(json.dumps(metrics))
     trades = pd.read_parquet(run / "QQQ_trades.parquet")
     trades.assign(session_date="not a date").to_parquet(run / "QQQ_trades.parquet", index=False)
+    rehash(run)
     api = TestClient(create_app(own_runs, api_key="", cors_origins=""))
     detail = get(api, "/api/metrics/core?symbol=SPY", status=409)["detail"]
     assert "does not match run-format.md" in detail and "total_trades" in detail

@@ -291,6 +291,8 @@ def test_two_runs_picker_switch_and_compare(runs, monkeypatch):
     assert picker.value == (runs["two"] / "latest").read_text().strip() == newest
     assert int(next(m.value for m in at.metric if m.label == "Trades")) == summaries[0].trades
 
+    assert at.selectbox(key="compare_run").value is None  # nothing compared until a run is chosen
+    at.selectbox(key="compare_run").set_value(older).run()
     compare = table_with(at, "metric", "difference (B - A)").set_index("metric")
     assert list(compare.columns) == [newest, older, "difference (B - A)"]
     a = metrics_json(runs["two"] / newest)["aggregate"]["total_trades"]

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from run_fixtures import build_run
+from run_fixtures import build_run, rehash
 
 from orb.runs import read as results
 from orb.runs.read import InvalidRunId, InvalidSymbol, RunIncomplete, RunNotFound, SymbolNotFound
@@ -215,6 +215,7 @@ def test_returned_json_is_a_copy_the_cache_keeps_its_own(run):
 
 def test_nan_tokens_in_json_read_as_null(run):
     (run / "config.json").write_text('{"a": NaN, "b": [Infinity, -Infinity], "c": 1.5}')
+    rehash(run)
     assert results.load_run_config(run) == {"a": None, "b": [None, None], "c": 1.5}
 
 
@@ -346,6 +347,7 @@ def test_cache_reuses_unchanged_files_and_rereads_changed_ones(run):
     changed = frame.assign(equity=frame["equity"] + 1.0)
     changed.to_parquet(run / "SPY_equity.tmp", index=False)
     os.replace(run / "SPY_equity.tmp", run / "SPY_equity.parquet")
+    rehash(run)
     pd.testing.assert_frame_equal(results.load_equity(run, "SPY"), changed)
 
 

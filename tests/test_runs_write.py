@@ -149,3 +149,71 @@ def test_layout_names_and_canonical_hash():
     assert layout.symbol_file("QQQ", "metrics") == "QQQ_metrics.json"
     assert layout.canonical_json({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
     assert layout.sha256_json({"b": 1, "a": 2}) == layout.sha256_json({"a": 2, "b": 1})
+
+
+def test_temp_files_of_dead_processes_are_swept_live_and_recent_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(dead.stdout)
+    probe = tmp_path / f".tmp-probe-{dead_pid}"
+    latest = tmp_path / f".tmp-latest-{dead_pid}"
+    reservation = tmp_path / ".tmp-backtest_20240102_093000.id"
+    live_probe = tmp_path / f".tmp-probe-{os.getpid()}"
+    live_reservation = tmp_path / ".tmp-backtest_20240102_093000_2.id"
+    recent, old = tmp_path / ".tmp-unknown-owner", tmp_path / ".tmp-old-owner"
+    for path, text in [(probe, ""), (latest, "x\n"), (reservation, f"{dead_pid}\n"), (live_probe, "")]:
+        path.write_text(text)
+    live_reservation.write_text(f"{os.getpid()}\n")
+    recent.write_text("")
+    old.write_text("")
+    os.utime(old, (0, 0))
+    assert sorted(sweep_crash_leftovers(tmp_path)) == sorted([probe, latest, reservation, old])
+    assert live_probe.exists() and live_reservation.exists() and recent.exists()
+
+
+RACER = """
+import json, os, sys, time
+from pathlib import Path
+from orb.runs.write import finish_manifest, publish, reserve_run_id, staging
+out, gate = Path(sys.argv[1]), Path(sys.argv[2])
+(gate / str(os.getpid())).write_text(str(time.time()))
+while len(list(gate.iterdir())) < 2:  # both processes have imported everything
+    time.sleep(0.01)
+start = max(float(p.read_text()) for p in gate.iterdir()) + 0.5
+done = []
+def until(moment):
+    while time.time() < moment:
+        pass
+for i in range(50):
+    until(start + i * 0.1)  # both processes reserve in the same instant ...
+    run_id = reserve_run_id(out, "backtest_20240102_093000")
+    with staging(out, run_id) as tmp:
+        finish_manifest(tmp, {"run_id": run_id})
+        until(start + i * 0.1 + 0.05)  # ... and publish in the same instant
+        done.append([run_id, publish(tmp, out, run_id).name])
+print(json.dumps(done))
+"""
+
+
+def test_two_processes_reserving_the_same_id_never_collide(tmp_path):
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"
+    gate.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path), str(gate)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err[-800:] for _, err in outputs]
+    pairs = [pair for out, _ in outputs for pair in json.loads(out)]
+    assert [name for name, _ in pairs] == [name for _, name in pairs]  # each run got the id it reserved
+    published = [name for _, name in pairs]
+    assert len(published) == len(set(published)) == 100
+    runs = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert sorted(p.name for p in runs) == sorted(published)
+    for run in runs:
+        assert json.loads((run / "manifest.json").read_text())["run_id"] == run.name
+    assert not list(tmp_path.glob(".tmp-*"))  # reservations released, nothing staged left

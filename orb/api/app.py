@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import ResponseValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -70,6 +73,21 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return JSONResponse(status_code=405, content={"detail": exc.detail}, headers={"Allow": allow})
 
 
+STATIC = Path(__file__).resolve().parent / "static"  # Swagger UI 4.15.5 (Apache-2.0, see its README)
+
+
+def _docs(request: Request) -> HTMLResponse:
+    """Swagger UI from the app's own /static files (works offline; nothing loads from a CDN)."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    return get_swagger_ui_html(
+        openapi_url=f"{root}/openapi.json",
+        title=f"{request.app.title} - docs",
+        swagger_js_url=f"{root}/static/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}/static/swagger-ui.css",
+        swagger_favicon_url="data:,",
+    )
+
+
 HANDLERS = {
     StarletteHTTPException: _http_error,
     InvalidRunId: _invalid,
@@ -95,7 +113,12 @@ def create_app(
         title="ORB backtest results API",
         version=__version__,
         description=DESCRIPTION + (" Every /api request needs the `X-API-Key` header." if key else ""),
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # a redirect would echo the request's Host header
     )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_api_route("/docs", _docs, methods=["GET"], include_in_schema=False)
     app.state.runs_dir = results.resolve_runs_dir(runs_dir)
     app.state.api_key = key
     allowed = [o.strip() for o in origins.split(",") if o.strip()]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 
 from orb.metric_registry import AGGREGATE_METRICS, RUN_METRICS, Kind, Metric
 from orb.runs.read import MONTECARLO_STATS, SWEEP_SORT_KEYS
+from orb.schema import ExitReason
 
 EXAMPLE_RUN = "backtest_20241002_153045"
 EXAMPLE_TIME = "2024-10-02T13:45:00+00:00"
@@ -19,6 +20,7 @@ MODE_DESCRIPTION = (
 )
 SweepSort = Literal[SWEEP_SORT_KEYS]  # type: ignore[valid-type]
 MonteCarloStat = Literal[MONTECARLO_STATS]  # type: ignore[valid-type]
+ExitReasonName = Literal[tuple(r.value for r in ExitReason)]  # type: ignore[valid-type]
 ParamValue = Annotated[
     Any, WithJsonSchema({"description": "The value that ran (number, string, bool or null)."})
 ]
@@ -53,7 +55,9 @@ class ErrorDetail(_Model):
 
 class Health(_Model):
     status: Literal["ok"] = "ok"
-    runs_dir: str = Field(description="Absolute path of the runs folder served.")
+    runs_dir: str | None = Field(
+        description="Absolute path of the runs folder served; null when an API key is set."
+    )
     runs: int = Field(description="Run folders visible (complete and incomplete).", ge=0)
 
 

@@ -427,9 +427,13 @@ def show_compare(runs_dir: Path, summaries: list, run_id: str, run: dict, tz: st
     if not others:
         st.info("Only one complete backtest in the runs folder: nothing to compare with yet.")
         return
-    other_id = st.selectbox("Compare with", others, key="compare_run")
-    other_path = results.run_dir(runs_dir, other_id)
+    other_id = st.selectbox(
+        "Compare with", others, index=None, placeholder="Choose a run to compare with", key="compare_run"
+    )
+    if other_id is None:
+        return
     try:
+        other_path = results.run_dir(runs_dir, other_id)
         other = data.load_run(str(other_path), data.stamp(other_path))
     except results.ResultsError as exc:
         st.error(str(exc))

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orb.metric_registry import METRICS, Kind
 from orb.runs.layout import (
     ALL_TRADES,
     COMBINED_EQUITY,
@@ -32,7 +33,6 @@ from orb.runs.layout import (
     MONTECARLO_SUMMARY,
     REQUIRED,
     RUN_ID_PATTERN,  # noqa: F401 - re-exported for the API models
-    sha256_file,
     symbol_file,
 )
 from orb.runs.research import (  # noqa: F401 - re-exported: the research readers
@@ -86,13 +86,17 @@ from orb.runs.store import (  # noqa: F401 - re-exported: errors, patterns, path
     _plain,
     _read_table,
     _short,
+    _short_error,
     _slice,
     _symbol,
     clear_cache,
+    digest,
     downsample_positions,
+    json_decimals,
     records,
     resolve_runs_dir,
     symbols,
+    table_schema,
     validate_run_id,
     validate_symbol,
 )
@@ -142,25 +146,36 @@ def run_dir(runs_dir: PathLike, run_id: str | None) -> Path:
 
 def _check_run(run: Path, verify: bool = False) -> dict[str, Any]:
     """The validated manifest; the answer is cached (in the one file cache) until the folder or the
-    manifest changes, except with `verify`."""
+    manifest changes. `verify` also checks every listed Parquet file's schema and every listed file's
+    SHA-256 (each once per file version)."""
     manifest = _manifest(run)
-    if verify:
-        return _validate(run, manifest, verify=True)
     m = os.stat(_member(run, MANIFEST))
     variant = ("check", m.st_mtime_ns, m.st_size, m.st_ino)
-    return _CACHE.get(run, variant, lambda: _validate(run, manifest), lambda _: 256)
+    checked = _CACHE.get(run, variant, lambda: _validate(run, manifest), lambda _: 256)
+    if verify:
+        base = run.resolve()
+        for name, expected in manifest["files"].items():
+            member = _member(run, name, base)
+            if name.endswith(".parquet"):
+                table_schema(run, name, member)
+            if digest(member) != expected:
+                raise RunIncomplete(
+                    f"run {run.name}: {name} does not match its SHA-256 in manifest.json (truncated or "
+                    "changed after the run); re-run the backtest"
+                )
+    return checked
 
 
-def _validate(run: Path, manifest: dict[str, Any], verify: bool = False) -> dict[str, Any]:
+def _validate(run: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise RunIncomplete(f"run {run.name}: manifest.json lists no files; re-run the backtest")
+    if not all(isinstance(value, str) for value in files.values()):
+        raise RunIncomplete(f"run {run.name}: manifest.json 'files' holds a non-text hash; re-run it")
     mode = _mode(run, manifest)
     base = run.resolve()
-    for name, digest in files.items():
-        member = _member(run, name, base)
-        if verify and sha256_file(member) != digest:
-            raise RunIncomplete(f"run {run.name}: {name} does not match its SHA-256 in manifest.json")
+    for name in files:
+        _member(run, name, base)
     for name in REQUIRED[mode]:
         try:
             _member(run, name, base)
@@ -215,7 +230,8 @@ def _summarize(run: Path) -> RunSummary:
     try:
         manifest = _check_run(run)
         if _mode(run, manifest) != SWEEP:  # a sweep has one result per combination, no run totals
-            aggregate = _metrics(run)["aggregate"]
+            aggregate = _checked_metrics(run, _metrics(run)["aggregate"], "aggregate")
+        _check_run(run, verify=True)
     except RunIncomplete as exc:
         detail = str(exc)
         try:
@@ -261,8 +277,14 @@ def _run_folders(root: Path) -> Iterable[Path]:
     return folders
 
 
+def count_runs(runs_dir: PathLike) -> int:
+    """How many run folders list_runs would show (complete or not), without reading any of them."""
+    return len(list(_run_folders(Path(runs_dir).resolve())))
+
+
 def list_runs(runs_dir: PathLike) -> list[RunSummary]:
-    """Every run folder, newest first (manifest `created`, else folder mtime); damaged ones "incomplete"."""
+    """Every run folder, newest first (manifest `created`, else folder mtime); damaged ones "incomplete"
+    with the file and the reason (every listed file's SHA-256 is checked, once per file version)."""
     root = Path(runs_dir).resolve()
     keyed = []
     for path in _run_folders(root):
@@ -368,7 +390,13 @@ def _trades_table(
     read = None
     if columns is not None:
         read = list(dict.fromkeys([*columns, *_TRADE_FILTER_COLUMNS]))
-    table = _filter_trades(_read_table(run, name, read), side, exit_reason, start, end)
+    stored = _read_table(run, name, read)
+    try:
+        table = _filter_trades(stored, side, exit_reason, start, end)
+    except pa.ArrowException as exc:
+        raise RunIncomplete(
+            f"run {run.name}: {name} does not match run-format.md ({_short_error(exc)}); re-run it"
+        ) from None
     return table.select(list(columns)) if columns is not None else table
 
 
@@ -399,10 +427,12 @@ def trades_page(
     end: date | str | None = None,
     offset: int = 0,
     limit: int | None = None,
+    rounded: bool = False,
 ) -> Page:
-    """One page of filtered trades as JSON-safe records, plus the number of matching trades."""
+    """One page of filtered trades as JSON-safe records, plus the number of matching trades; `rounded`
+    (the API) rounds floats to store.json_decimals."""
     table = _trades_table(path, symbol, side, exit_reason, start, end, None)
-    return Page(total=table.num_rows, records=records(_slice(table, offset, limit)))
+    return Page(total=table.num_rows, records=records(_slice(table, offset, limit), rounded))
 
 
 def load_fills(path: PathLike, symbol: str) -> pd.DataFrame:
@@ -431,10 +461,13 @@ def downsample_equity(frame: pd.DataFrame, max_points: int) -> pd.DataFrame:
     return frame.iloc[keep].reset_index(drop=True)
 
 
-def equity_page(path: PathLike, symbol: str | None = None, max_points: int | None = None) -> Page:
-    """Equity points as JSON-safe records (downsampled to `max_points`), plus the stored number of points."""
+def equity_page(
+    path: PathLike, symbol: str | None = None, max_points: int | None = None, rounded: bool = False
+) -> Page:
+    """Equity points as JSON-safe records (downsampled to `max_points`; `rounded` as in trades_page),
+    plus the stored number of points."""
     table = _equity_table(path, symbol)
-    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points)))
+    return Page(total=table.num_rows, records=records(_downsample_table(table, max_points), rounded))
 
 
 def load_sessions(path: PathLike, symbol: str | None = None) -> pd.DataFrame:
@@ -455,10 +488,10 @@ def _sessions_table(path: PathLike, symbol: str | None) -> pa.Table:
     return pa.concat_tables(parts, promote_options="permissive")
 
 
-def sessions_page(path: PathLike, symbol: str | None = None) -> Page:
-    """Sessions as JSON-safe records (every symbol when `symbol` is None)."""
+def sessions_page(path: PathLike, symbol: str | None = None, rounded: bool = False) -> Page:
+    """Sessions as JSON-safe records (every symbol when `symbol` is None; `rounded` as in trades_page)."""
     table = _sessions_table(path, symbol)
-    return Page(total=table.num_rows, records=records(table))
+    return Page(total=table.num_rows, records=records(table, rounded))
 
 
 def load_events(path: PathLike, symbol: str) -> pd.DataFrame:
@@ -499,17 +532,40 @@ def has_montecarlo(path: PathLike) -> bool:
     return isinstance(files, dict) and MONTECARLO_SUMMARY in files
 
 
+def _metric_ok(key: str, value: Any) -> bool:
+    metric = METRICS.get(key)
+    if metric is None or value is None:
+        return True
+    if metric.kind is Kind.BREAKDOWN:
+        if isinstance(value, dict):
+            return all(isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+        return isinstance(value, int | list) and not isinstance(value, bool)
+    return _number(value, float) is not None
+
+
+def _checked_metrics(run: Path, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`values` when every registry key is a finite number or null (breakdowns their shape)."""
+    for key, value in values.items():
+        if not _metric_ok(key, value):
+            raise RunIncomplete(
+                f"run {run.name}: metrics.json {where} {key} is {_short(value)}, which does not match "
+                "run-format.md (a number or null); re-run the backtest"
+            )
+    return values
+
+
 def load_symbol_metrics(path: PathLike, symbol: str | None = None) -> dict[str, Any]:
-    """The aggregate metrics (symbol None) or one symbol's metrics from metrics.json."""
+    """The aggregate metrics (symbol None) or one symbol's metrics from metrics.json (RunIncomplete when
+    a value is not a number or null)."""
     run = Path(path)
     metrics = _metrics(run)
     if symbol is None:
-        return copy.deepcopy(metrics["aggregate"])
+        return copy.deepcopy(_checked_metrics(run, metrics["aggregate"], "aggregate"))
     sym = _symbol(run, symbol)
     per_symbol = metrics["per_symbol"].get(sym)
     if not isinstance(per_symbol, dict):
         raise SymbolNotFound(f"run {run.name} has no metrics for {sym} (it failed or produced none)")
-    return copy.deepcopy(per_symbol)
+    return copy.deepcopy(_checked_metrics(run, per_symbol, sym))
 
 
 def load_manifest(path: PathLike) -> dict[str, Any]:
@@ -518,8 +574,15 @@ def load_manifest(path: PathLike) -> dict[str, Any]:
 
 
 def load_metrics(path: PathLike) -> dict[str, Any]:
-    """metrics.json of run folder `path`: {"aggregate": {...}, "per_symbol": {SYM: {...}}}."""
-    return copy.deepcopy(_metrics(Path(path)))
+    """metrics.json of run folder `path`: {"aggregate": {...}, "per_symbol": {SYM: {...}}} (RunIncomplete
+    when a value is not a number or null)."""
+    run = Path(path)
+    metrics = _metrics(run)
+    _checked_metrics(run, metrics["aggregate"], "aggregate")
+    for sym, values in metrics["per_symbol"].items():
+        if isinstance(values, dict):
+            _checked_metrics(run, values, str(sym))
+    return copy.deepcopy(metrics)
 
 
 def load_run_config(path: PathLike) -> dict[str, Any]:

@@ -5,6 +5,10 @@ Every path is checked to stay inside the runs folder (run ids by pattern, symlin
 Parsed files are cached keyed by (path, mtime_ns, size, inode), so a rewritten file is re-read and new
 runs appear without a restart; the cache is bounded in bytes (env ORB_RESULTS_CACHE_MB, default 512).
 This is the one cache of the read side. Nothing here writes.
+
+A damaged file is RunIncomplete naming the file and the reason, never another exception: JSON over
+MAX_JSON_BYTES or nested deeper than MAX_JSON_DEPTH, a Parquet table whose columns break run-format.md
+(orb.runs.columns), or a file whose SHA-256 differs from the manifest's (hashed once per file version).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orb.errors import OrbError
+from orb.runs.columns import TABLE_COLUMNS, schema_problem, table_kind  # noqa: F401 - re-exported
 from orb.runs.layout import (
     CONFIG,
     MANIFEST,
@@ -36,18 +41,21 @@ from orb.runs.layout import (
     MONTECARLO_FILES,
     RUN_ID_PATTERN,
     SWEEP_FILES,
+    UNHASHED,
     WALKFORWARD_FILES,
+    sha256_file,
 )
 from orb.schema import RunMode
+from orb.symbols import RULE, SYMBOL_PATTERN, is_symbol  # noqa: F401 - SYMBOL_PATTERN re-exported
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9.^=_-]{0,31}$"
 LATEST_ALIAS = "latest"  # a run id that means "the newest run" (never a folder: runs/latest is a file)
 CACHE_BYTES = int(os.environ.get("ORB_RESULTS_CACHE_MB", "512")) * 2**20
+MAX_JSON_BYTES = 16 * 2**20  # the runner's JSON files are kilobytes; a bigger one is damage
+MAX_JSON_DEPTH = 32  # the runner nests at most a few levels
 BACKTEST, SWEEP, WALK_FORWARD = RunMode.BACKTEST, RunMode.SWEEP, RunMode.WALK_FORWARD
 
 PathLike = str | os.PathLike[str]
 _RUN_ID_RE = re.compile(RUN_ID_PATTERN)
-_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
 
 class ResultsError(OrbError):
@@ -167,9 +175,9 @@ def validate_run_id(run_id: object) -> str:
 
 
 def validate_symbol(symbol: object) -> str:
-    """The upper-cased symbol if it matches SYMBOL_PATTERN, else InvalidSymbol."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.fullmatch(symbol):
-        raise InvalidSymbol(f"symbol {_short(symbol)} is malformed: use a ticker like SPY or BRK-B")
+    """The upper-cased symbol if it follows the one symbol rule (orb.symbols), else InvalidSymbol."""
+    if not is_symbol(symbol):
+        raise InvalidSymbol(f"symbol {_short(symbol)} is malformed: {RULE}")
     return symbol.upper()
 
 
@@ -227,17 +235,81 @@ def _not_produced(run: Path, name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------- JSON
 
 
-def _read_json(run: Path, name: str) -> Any:
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether parsed JSON `value` nests containers deeper than `limit` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _parse_json(run: Path, name: str, path: Path) -> Any:
+    """The parsed file: at most MAX_JSON_BYTES, nested at most MAX_JSON_DEPTH levels."""
+    damaged = f"run {run.name}: {name} is unreadable"
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:
+            raise RunIncomplete(
+                f"{damaged} (over {MAX_JSON_BYTES >> 20} MB, the limit for a run's JSON file); "
+                "re-run the backtest"
+            )
+        # NaN/Infinity are not JSON; should a writer emit them they read as null.
+        value = json.loads(data.decode("utf-8"), parse_constant=lambda _: None)
+    except RecursionError:
+        value = None
+        deep = True
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunIncomplete(f"{damaged} ({_short_error(exc)}); re-run the backtest") from None
+    else:
+        deep = _too_deep(value, MAX_JSON_DEPTH)
+    if deep:
+        raise RunIncomplete(f"{damaged} (nested deeper than {MAX_JSON_DEPTH} levels); re-run the backtest")
+    return value
+
+
+def _short_error(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _read_json(run: Path, name: str, shape: Callable[[Any], None] | None = None) -> Any:
+    """The parsed file, checked by `shape` (raising RunIncomplete) before its SHA-256 is."""
     path = _member(run, name)
 
     def load() -> Any:
-        try:
-            # NaN/Infinity are not JSON; should a writer emit them they read as null.
-            return json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise RunIncomplete(f"run {run.name}: {name} is unreadable ({exc}); re-run the backtest") from exc
+        value = _parse_json(run, name, path)
+        if shape is not None:
+            shape(value)
+        _check_digest(run, name, path)
+        return value
 
     return _CACHE.get(path, "json", load, lambda v: path.stat().st_size * 8 + 256)
+
+
+# ---------------------------------------------------------------------------------------------- hashes
+
+
+def digest(path: Path) -> str:
+    """SHA-256 of the file, computed once per file version (the one cache, keyed by its stat)."""
+    return _CACHE.get(path, "sha256", lambda: sha256_file(path), lambda _: 160)
+
+
+def _check_digest(run: Path, name: str, path: Path) -> None:
+    """RunIncomplete when the manifest lists `name` with another SHA-256 (a truncated or changed file)."""
+    if name in UNHASHED:
+        return
+    files = _manifest(run).get("files")
+    expected = files.get(name) if isinstance(files, dict) else None
+    if isinstance(expected, str) and digest(path) != expected:
+        raise RunIncomplete(
+            f"run {run.name}: {name} does not match its SHA-256 in manifest.json (truncated or changed "
+            "after the run); re-run the backtest"
+        )
 
 
 def _manifest(run: Path) -> dict[str, Any]:
@@ -258,23 +330,25 @@ def _mode(run: Path, manifest: dict[str, Any]) -> str:
 
 
 def _metrics(run: Path) -> dict[str, Any]:
-    metrics = _read_json(run, METRICS)
-    if not (
-        isinstance(metrics, dict)
-        and isinstance(metrics.get("aggregate"), dict)
-        and isinstance(metrics.get("per_symbol"), dict)
-    ):
-        raise RunIncomplete(
-            f"run {run.name}: metrics.json lacks 'aggregate' or 'per_symbol'; re-run the backtest"
-        )
-    return metrics
+    def shape(metrics: Any) -> None:
+        if not (
+            isinstance(metrics, dict)
+            and isinstance(metrics.get("aggregate"), dict)
+            and isinstance(metrics.get("per_symbol"), dict)
+        ):
+            raise RunIncomplete(
+                f"run {run.name}: metrics.json lacks 'aggregate' or 'per_symbol'; re-run the backtest"
+            )
+
+    return _read_json(run, METRICS, shape)
 
 
 def _config(run: Path) -> dict[str, Any]:
-    config = _read_json(run, CONFIG)
-    if not isinstance(config, dict):
-        raise RunIncomplete(f"run {run.name}: config.json is not a JSON object; re-run the backtest")
-    return config
+    def shape(config: Any) -> None:
+        if not isinstance(config, dict):
+            raise RunIncomplete(f"run {run.name}: config.json is not a JSON object; re-run the backtest")
+
+    return _read_json(run, CONFIG, shape)
 
 
 # Parsed JSON is cached and shared, so the public readers hand out copies.
@@ -300,20 +374,46 @@ def _symbol(run: Path, symbol: str) -> str:
     return sym
 
 
+def _check_schema(run: Path, name: str, schema: pa.Schema) -> None:
+    """RunIncomplete when a column a reader needs is missing or a run-format.md column has another type."""
+    problem = schema_problem(name, schema)
+    if problem is not None:
+        raise RunIncomplete(f"run {run.name}: {name} does not match run-format.md ({problem}); re-run it")
+
+
+def table_schema(run: Path, name: str, path: Path) -> pa.Schema:
+    """The Parquet schema of run file `name` (at `path`), checked against TABLE_COLUMNS; read from the
+    file's footer once per file version."""
+
+    def load() -> pa.Schema:
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise RunIncomplete(
+                f"run {run.name}: {name} is unreadable ({_short_error(exc)}); re-run the backtest"
+            ) from None
+        _check_schema(run, name, schema)
+        return schema
+
+    return _CACHE.get(path, "schema", load, lambda schema: 64 * len(schema) + 256)
+
+
 def _read_table(run: Path, name: str, columns: Sequence[str] | None = None) -> pa.Table:
     path = _member(run, name)
     wanted = tuple(columns) if columns is not None else None
 
     def load() -> pa.Table:
+        unreadable = f"run {run.name}: {name} is unreadable"
+        schema = table_schema(run, name, path)
+        missing = [c for c in wanted or () if c not in schema.names]
+        if missing:
+            raise ValueError(f"{name} has no column(s) {', '.join(missing)}")
         try:
-            if wanted is not None:
-                present = set(pq.read_schema(path).names)
-                missing = [c for c in wanted if c not in present]
-                if missing:
-                    raise ValueError(f"{name} has no column(s) {', '.join(missing)}")
-            return pq.read_table(path, columns=list(wanted) if wanted is not None else None)
-        except (OSError, pa.ArrowException) as exc:
-            raise RunIncomplete(f"run {run.name}: {name} is unreadable ({exc}); re-run the backtest") from exc
+            table = pq.read_table(path, columns=list(wanted) if wanted is not None else None)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise RunIncomplete(f"{unreadable} ({_short_error(exc)}); re-run the backtest") from None
+        _check_digest(run, name, path)
+        return table
 
     return _CACHE.get(path, wanted, load, lambda t: t.nbytes + 1024)
 
@@ -390,7 +490,42 @@ def _json_column(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     return column
 
 
-def records(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows as dicts fit for strict JSON: NaN/Infinity None, times 'YYYY-MM-DDTHH:MM:SS+00:00', dates ISO."""
+PRICE_COLUMNS = frozenset({
+    "entry_price", "stop_price", "t1_price", "t2_price", "target_price", "exit_price", "r_per_share",
+    "or_high", "or_low", "or_width", "atr", "long_trigger", "short_trigger", "price", "open", "high", "low",
+    "close",
+})  # fmt: skip
+MONEY_COLUMNS = frozenset(
+    {"gross_pnl", "commission", "net_pnl", "initial_risk", "equity", "day_pnl", "alloc"}
+)
+R_COLUMNS = frozenset({"r_multiple", "gross_r", "mfe_r", "mae_r", "cum_r", "drawdown_r", "day_r"})
+
+
+def json_decimals(column: str) -> int:
+    """Decimals a float column keeps in JSON rows: prices 6, money 4 (sub-cent commissions), R 4, others 6.
+
+    Enough for every value the engine computes (prices tick in cents or less) while dropping binary
+    noise such as 196.18000000000004; the Parquet files keep full precision.
+    """
+    if column in MONEY_COLUMNS or column in R_COLUMNS:
+        return 4
+    return 6
+
+
+def records(table: pa.Table, rounded: bool = False) -> list[dict[str, Any]]:
+    """Rows as dicts fit for strict JSON: NaN/Infinity None, times 'YYYY-MM-DDTHH:MM:SS+00:00', dates ISO;
+    with `rounded`, floats rounded to json_decimals(column)."""
     columns = [_json_column(table.column(i), name) for i, name in enumerate(table.column_names)]
-    return pa.table(columns, names=table.column_names).to_pylist()
+    rows = pa.table(columns, names=table.column_names).to_pylist()
+    if rounded:
+        floats = [
+            (name, json_decimals(name))
+            for name in table.column_names
+            if pa.types.is_floating(table.schema.field(name).type)
+        ]
+        for row in rows:
+            for name, digits in floats:
+                value = row[name]
+                if value is not None:
+                    row[name] = round(value, digits)
+    return rows

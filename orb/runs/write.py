@@ -1,8 +1,9 @@
 """The write side of the run folder (run-format.md): atomic, hashed, byte-identical on reruns.
 
 A run is written into a hidden `.tmp-<id>-<pid>` folder under the output directory (`staging`) and
-renamed into place only when complete (`publish`); `latest` is updated last. Temp folders of dead
-processes are swept (`sweep_crash_leftovers`). Compute modules return artifacts (the engine's
+renamed into place only when complete (`publish`); `latest` is updated last. Run ids are reserved
+atomically (`reserve_run_id`); temp folders and files of dead processes are swept
+(`sweep_crash_leftovers`). Compute modules return artifacts (the engine's
 BacktestResult, the research modules' frozen dataclasses); the `write_*` functions of this module are
 the only code that turns them into files.
 """
@@ -10,9 +11,11 @@ the only code that turns them into files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -103,15 +106,40 @@ def base_run_id(now: datetime, run_name: str | None) -> str:
     return f"{run_id}_{run_name}" if run_name else run_id
 
 
+LEFTOVER_AGE_SECONDS = 3600  # a temp file whose owner cannot be told is swept only when this old
+
+
 def sweep_crash_leftovers(output_dir: Path) -> list[Path]:
-    """Remove temp folders left by crashed runs (their process is gone); return what was removed."""
+    """Remove temp folders and files left by crashed runs: staging folders, `.tmp-probe-<pid>`,
+    `.tmp-latest-<pid>` and id reservations (`.tmp-<id>.id` holding the pid) whose process is gone
+    (a temp file naming no pid only when older than LEFTOVER_AGE_SECONDS); return what was removed."""
     removed = []
     for path in output_dir.glob(f"{TMP_PREFIX}*"):
-        pid = path.name.rsplit("-", 1)[-1]
-        if path.is_dir() and not (pid.isdigit() and _alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
+        try:
+            is_dir = path.is_dir() and not path.is_symlink()
+            owner = (
+                _reservation_pid(path) if path.name.endswith(RESERVATION) else path.name.rsplit("-", 1)[-1]
+            )
+            if owner.isdigit():
+                if _alive(int(owner)):
+                    continue
+            elif not is_dir and time.time() - path.lstat().st_mtime < LEFTOVER_AGE_SECONDS:
+                continue
+            if is_dir:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            continue
+        removed.append(path)
     return removed
+
+
+def _reservation_pid(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()[:12]
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def _alive(pid: int) -> bool:
@@ -146,31 +174,71 @@ def staging(output_dir: Path, run_id: str) -> Iterator[Path]:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        release_run_id(output_dir, run_id)
         raise
 
 
+RESERVATION = ".id"  # `.tmp-<run_id>.id`: created with O_EXCL, it holds the reserving process's pid
+
+
+def _reservation(output_dir: Path, run_id: str) -> Path:
+    return output_dir / f"{TMP_PREFIX}{run_id}{RESERVATION}"
+
+
 def reserve_run_id(output_dir: Path, base: str) -> str:
-    """The first of `base`, `base_2`, ... not taken by a run or by a run being written."""
+    """The first of `base`, `base_2`, ... not taken by a run, reserved atomically for this process (an
+    O_EXCL `.tmp-<id>.id` file, so two processes never get the same id; `publish` releases it)."""
     for n in range(1, 1000):
         run_id = base if n == 1 else f"{base}_{n}"
-        if not (output_dir / run_id).exists() and not any(output_dir.glob(f"{TMP_PREFIX}{run_id}-*")):
-            return run_id
+        if (output_dir / run_id).exists() or any(output_dir.glob(f"{TMP_PREFIX}{run_id}-*")):
+            continue
+        try:
+            fd = os.open(_reservation(output_dir, run_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(
+                f"cannot reserve a run id in {output_dir} ({exc.strerror}); check --output-dir"
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        if (output_dir / run_id).exists():  # published by a writer that reserved nothing
+            release_run_id(output_dir, run_id)
+            continue
+        return run_id
     raise OutputError(f"too many runs named {base} in {output_dir}; use --run-name")
+
+
+def release_run_id(output_dir: Path, run_id: str) -> None:
+    """Drop this process's reservation of `run_id` (after publishing it, or when the run failed)."""
+    with contextlib.suppress(OSError):
+        _reservation(output_dir, run_id).unlink()
 
 
 def publish(tmp: Path, output_dir: Path, run_id: str) -> Path:
     """Rename the finished temp folder to `run_id` (or the next free suffix if another run took it in
-    the meantime, fixing the manifest's run_id); then update `latest`."""
-    target = output_dir / run_id
-    if target.exists():
-        run_id = reserve_run_id(output_dir, run_id)
+    the meantime, fixing the manifest's run_id); then release the reservation and update `latest`."""
+    reserved = run_id
+    for _ in range(1000):
         target = output_dir / run_id
+        if not target.exists():
+            try:
+                os.rename(tmp, target)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    release_run_id(output_dir, reserved)
+                    raise OutputError(
+                        f"cannot move the run into {target} ({exc.strerror}); check --output-dir"
+                    ) from None
+        run_id = reserve_run_id(output_dir, run_id)
         manifest_path = tmp / L.MANIFEST
         write_json({**json.loads(manifest_path.read_text()), "run_id": run_id}, manifest_path)
-    try:
-        os.rename(tmp, target)
-    except OSError as exc:
-        raise OutputError(f"cannot move the run into {target} ({exc.strerror}); check --output-dir") from None
+        release_run_id(output_dir, reserved)
+        reserved = run_id
+    else:
+        raise OutputError(f"cannot find a free run id for {run_id} in {output_dir}; use --run-name")
+    release_run_id(output_dir, reserved)
     _atomic_text(output_dir / L.LATEST_FILE, run_id + "\n")
     return target
 

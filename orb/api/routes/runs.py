@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from orb.api.deps import MaxPoints, RunIdPath, RunIdQuery, RunsDir, SymbolQuery, upper
 from orb.api.models import (
     ConfigResponse,
     EquitySeries,
+    ExitReasonName,
     Health,
     IsoDate,
     Manifest,
@@ -30,9 +31,12 @@ router = APIRouter()
 @health_router.get(
     "/health", response_model=Health, tags=["health"], summary="Liveness and runs count (no key needed)"
 )
-def health(root: RunsDir) -> Health:
-    """Always open (no API key): the runs folder served and how many run folders it shows."""
-    return Health(runs_dir=str(root), runs=len(results.list_runs(root)))
+def health(request: Request, root: RunsDir) -> Health:
+    """Always open (no API key): how many run folders the runs folder shows, and its path unless an API
+    key is set (then null: the path is not for anonymous callers). Reads no run, so no damaged run can
+    break it."""
+    shown = None if request.app.state.api_key else str(root)
+    return Health(runs_dir=shown, runs=results.count_runs(root))
 
 
 @router.get("/runs", response_model=list[RunInfo], summary="Every run, newest first")
@@ -81,8 +85,7 @@ def trades(
     symbol: SymbolQuery = None,
     side: Annotated[Literal["long", "short"] | None, Query(description="Only this side.")] = None,
     exit_reason: Annotated[
-        str | None,
-        Query(pattern=r"^[a-z_]{1,32}$", description="Only this exit reason.", examples=["target"]),
+        ExitReasonName | None, Query(description="Only this exit reason.", examples=["target"])
     ] = None,
     start: Annotated[IsoDate | None, Query(description="First session_date (inclusive), YYYY-MM-DD.")] = None,
     end: Annotated[IsoDate | None, Query(description="Last session_date (inclusive), YYYY-MM-DD.")] = None,
@@ -92,7 +95,15 @@ def trades(
     """Trades sorted by entry time then symbol; `total` counts every trade matching the filters."""
     path = results.open_run(root, run_id)
     page = results.trades_page(
-        path, symbol, side=side, exit_reason=exit_reason, start=start, end=end, offset=offset, limit=limit
+        path,
+        symbol,
+        side=side,
+        exit_reason=exit_reason,
+        start=start,
+        end=end,
+        offset=offset,
+        limit=limit,
+        rounded=True,
     )
     return TradesPage(
         run_id=path.name,
@@ -110,7 +121,7 @@ def equity(
 ) -> EquitySeries:
     """Equity at every fill and session close, sorted by time."""
     path = results.open_run(root, run_id)
-    page = results.equity_page(path, symbol, max_points)
+    page = results.equity_page(path, symbol, max_points, rounded=True)
     return EquitySeries(
         run_id=path.name,
         symbol=upper(symbol),
@@ -139,7 +150,7 @@ def metrics(root: RunsDir, run_id: RunIdQuery = None, symbol: SymbolQuery = None
 def sessions(root: RunsDir, run_id: RunIdQuery = None, symbol: SymbolQuery = None) -> SessionsResponse:
     """One row per session and symbol: OR, ATR, status (traded, no_signal, skipped) and skip reason."""
     path = results.open_run(root, run_id)
-    page = results.sessions_page(path, symbol)
+    page = results.sessions_page(path, symbol, rounded=True)
     return SessionsResponse(run_id=path.name, symbol=upper(symbol), total=page.total, sessions=page.records)
 
 
