@@ -223,8 +223,9 @@ def symbol_table(per_symbol: dict[str, dict]) -> None:
 
 def aggregate_table(agg: dict) -> None:
     table = Table(title="Aggregate", title_style="bold", header_style="bold magenta")
-    for key in ("symbols", "total_trades", "total_r", "avg_r_per_trade", "win_rate", "sharpe"):
-        table.add_column(metric_registry.header(key), justify="right")
+    # the aggregate table's headers are named by interfaces.md (the registry's labels serve per-symbol)
+    for header in ("Total Symbols", "Total Trades", "Total R", "Average R per Trade", "Win Rate", "Sharpe"):
+        table.add_column(header, justify="right")
     table.add_row(
         str(len(agg["symbols"])),
         str(agg["total_trades"]),
