@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from orb import __version__
 from orb.api.deps import ERRORS, require_api_key
 from orb.api.models import ErrorDetail
-from orb.api.routes import research, runs
+from orb.api.routes import portfolio, research, runs
 from orb.runs import read as results
 from orb.runs.read import InvalidRunId, InvalidSymbol, RunIncomplete, RunNotFound, SymbolNotFound
 
@@ -23,7 +23,9 @@ DESCRIPTION = (
     "Times are ISO-8601 with offset (UTC); undefined numbers are null. Each run's `mode` (GET "
     "/api/runs) says which endpoints apply: a backtest has trades, equity and sessions; a sweep "
     "its ranked results (/api/sweeps); a walk-forward its folds (/api/walkforward) and metrics; "
-    "Monte Carlo output (/api/montecarlo) may come with a backtest or a walk-forward."
+    "Monte Carlo output (/api/montecarlo) may come with a backtest or a walk-forward; a portfolio run "
+    "has its daily universe (/api/universe), its benchmark (/api/benchmark) and answers the backtest "
+    "endpoints from its combined tables (its sessions are its universe rows)."
 )
 
 
@@ -94,6 +96,7 @@ def create_app(
     )
     api.include_router(runs.router)
     api.include_router(research.router)
+    api.include_router(portfolio.router)
     app.include_router(runs.health_router)
     app.include_router(api)
     return app

@@ -118,8 +118,7 @@ def session_dates(path: PathLike) -> list[date]:
     return sorted(days)
 
 
-def load_benchmark(path: PathLike) -> pd.DataFrame:
-    """benchmark.parquet: session_date, close, return (OutputNotFound when the run set no benchmark)."""
+def _benchmark_table(path: PathLike) -> pa.Table:
     run = _portfolio_run(path, BENCHMARK)
     files = _manifest(run).get("files")
     if not isinstance(files, dict) or BENCHMARK not in files:
@@ -127,7 +126,18 @@ def load_benchmark(path: PathLike) -> pd.DataFrame:
             f"run {run.name} has no benchmark (portfolio.benchmark was not set); "
             "re-run with portfolio.benchmark: SPY"
         )
-    return _read_table(run, BENCHMARK).to_pandas()
+    return _read_table(run, BENCHMARK)
+
+
+def load_benchmark(path: PathLike) -> pd.DataFrame:
+    """benchmark.parquet: session_date, close, return (OutputNotFound when the run set no benchmark)."""
+    return _benchmark_table(path).to_pandas()
+
+
+def benchmark_page(path: PathLike) -> Page:
+    """benchmark.parquet as JSON-safe records."""
+    table = _benchmark_table(path)
+    return Page(total=table.num_rows, records=records(table))
 
 
 def has_benchmark(path: PathLike) -> bool:
@@ -184,5 +194,8 @@ def load_portfolio_bars(path: PathLike, symbol: str, session_date: date | str | 
 
 
 def universe_as_sessions(path: PathLike, symbol: str | None) -> pa.Table:
-    """The sessions view of a portfolio run: its universe rows (all, or one symbol's), `symbol` first."""
-    return _universe_table(path, None, symbol)
+    """The sessions view of a portfolio run: its universe rows (all, or one symbol's), `symbol` first,
+    with `skip_reason` repeating `reason` (the name a backtest's sessions table uses)."""
+    table = _universe_table(path, None, symbol)
+    table = table.select(["symbol", *(c for c in table.column_names if c != "symbol")])
+    return table.append_column("skip_reason", table.column("reason"))

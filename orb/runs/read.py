@@ -39,6 +39,7 @@ from orb.runs.layout import (
 )
 from orb.runs.portfolio_read import (  # noqa: F401 - re-exported: the portfolio readers
     UNIVERSE_STATUSES,
+    benchmark_page,
     has_benchmark,
     is_portfolio,
     load_benchmark,
