@@ -26,10 +26,22 @@ CORE = (
 )
 UPPER = ("orb.runs", "orb.research", "orb.pipeline", "orb.console", "orb.api", "orb.views")
 VIEWS = (
-    "orb.api", "orb.views", "orb.charts", "orb.report", "orb.report_portfolio", "orb.dashboard", "streamlit_app",
+    "orb.api",
+    "orb.views",
+    "orb.charts",
+    "orb.report",
+    "orb.report_portfolio",
+    "orb.dashboard",
+    "streamlit_app",
     "api_server",
-)  # fmt: skip
-READ_SIDE = ("orb.runs.read", "orb.runs.store", "orb.runs.research", "orb.runs.portfolio_read", "orb.runs.layout")
+)
+READ_SIDE = (
+    "orb.runs.read",
+    "orb.runs.store",
+    "orb.runs.research",
+    "orb.runs.portfolio_read",
+    "orb.runs.layout",
+)
 CLI = ("run_backtest",)
 
 
