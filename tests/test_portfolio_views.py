@@ -119,7 +119,7 @@ def test_load_universe_filters_by_date_and_symbol(run):
     one_day = results.load_universe(run, day.isoformat())
     assert len(one_day) == len(UNIVERSE) and set(days(one_day["session_date"])) == {day}
     assert results.load_universe(run, day, sym.lower())["symbol"].tolist() == [sym]
-    ranked = results.ranked_universe(run, day)
+    ranked = pcharts.universe_day_table(one_day, 3)
     ranks = ranked["rank"].dropna().tolist()
     assert ranks == sorted(ranks) and ranked["rank"].isna().tolist() == sorted(ranked["rank"].isna())
     assert results.session_dates(run) == sorted(set(days(universe["session_date"])))

@@ -31,8 +31,6 @@ from orb.runs.store import (
 )
 from orb.schema import RunMode
 
-UNIVERSE_STATUSES = ("traded", "no_signal", "not_selected", "skipped")  # universe.parquet `status`
-
 
 def is_portfolio(path: PathLike) -> bool:
     """Whether the run folder's manifest says `mode: portfolio`."""
@@ -97,12 +95,6 @@ def load_universe(path: PathLike, date: date | str | None = None, symbol: str | 
     Rows are as stored: by session, then symbol. OutputNotFound for a run that is not a portfolio run.
     """
     return _universe_table(path, date, symbol).to_pandas()
-
-
-def ranked_universe(path: PathLike, date: date | str) -> pd.DataFrame:
-    """One session's universe in rank order: the eligible by rank, then the others by symbol."""
-    frame = load_universe(path, date)
-    return frame.sort_values(["rank", "symbol"], na_position="last", kind="stable", ignore_index=True)
 
 
 def universe_page(path: PathLike, date: date | str | None = None, symbol: str | None = None) -> Page:

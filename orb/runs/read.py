@@ -38,7 +38,6 @@ from orb.runs.layout import (
     symbol_file,
 )
 from orb.runs.portfolio_read import (  # noqa: F401 - re-exported: the portfolio readers
-    UNIVERSE_STATUSES,
     benchmark_page,
     has_benchmark,
     is_portfolio,
@@ -47,7 +46,6 @@ from orb.runs.portfolio_read import (  # noqa: F401 - re-exported: the portfolio
     load_portfolio_events,
     load_portfolio_fills,
     load_universe,
-    ranked_universe,
     session_dates,
     universe_page,
 )
