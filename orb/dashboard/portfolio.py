@@ -115,7 +115,7 @@ def show_day(run: dict, path: Path, stamp: tuple, run_id: str) -> None:
             "why": st.column_config.TextColumn("Why"),
             "rel_volume": st.column_config.NumberColumn("Rel. volume", format="%.2fx"),
             "open_price": st.column_config.NumberColumn("Open $", format="%.2f"),
-            "avg_volume": st.column_config.NumberColumn("Avg volume", format="%,.0f"),
+            "avg_volume": st.column_config.NumberColumn("Avg volume", format="%.0f"),
             "atr": st.column_config.NumberColumn("ATR", format="%.2f"),
             "day_r": st.column_config.NumberColumn("Day R", format="%+.2f"),
             "day_pnl": st.column_config.NumberColumn("Day $", format="dollar"),
@@ -167,7 +167,8 @@ def show_tabs(run: dict, path: Path, stamp: tuple, run_id: str, tz: str, monteca
     with tabs[1]:
         show_day(run, path, stamp, run_id)
     with tabs[2]:
-        backtest.show_trades(run, path, stamp, run_id, tz)
+        traded = sorted(run["trades"]["symbol"].astype(str).unique())  # the filter lists those that traded
+        backtest.show_trades({**run, "symbols": traded}, path, stamp, run_id, tz)
     with tabs[3]:
         show_analysis(run, run_id, tz)
     if montecarlo:
