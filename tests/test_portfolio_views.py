@@ -214,6 +214,8 @@ def test_api_backtest_endpoints_answer_for_a_portfolio_run(run, client):
     agg = api_get(client, "/api/metrics/core")["metrics"]
     for key in ("total_return_pct", "sharpe", "daily_hit_ratio", "avg_positions", "beta", "alpha_pct"):
         assert agg[key] == pytest.approx(metrics["aggregate"][key]), key
+    never = sorted(set(UNIVERSE) - set(trades["symbol"]))[0]
+    assert "never traded" in api_get(client, f"/api/metrics/core?symbol={never}", 404)["detail"]
     one = api_get(client, f"/api/metrics/core?symbol={sym}")["metrics"]
     assert one["total_trades"] == metrics["per_symbol"][sym]["total_trades"] == len(mine)
     detail = api_get(client, f"/api/runs/{run.name}")

@@ -548,6 +548,8 @@ def load_symbol_metrics(path: PathLike, symbol: str | None = None) -> dict[str, 
     sym = _symbol(run, symbol)
     per_symbol = metrics["per_symbol"].get(sym)
     if not isinstance(per_symbol, dict):
+        if is_portfolio(run):
+            raise SymbolNotFound(f"{sym} never traded in portfolio run {run.name}: it has no metrics")
         raise SymbolNotFound(f"run {run.name} has no metrics for {sym} (it failed or produced none)")
     return copy.deepcopy(per_symbol)
 
