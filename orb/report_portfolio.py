@@ -40,6 +40,17 @@ def _kpis(metrics: dict, benchmark: bool) -> str:
     return f'<div class="kpis">{"".join(cards)}</div>'
 
 
+def _portfolio_table(metrics: dict) -> str:
+    """The portfolio metrics of metrics.json, three to a row."""
+    cells = [
+        f"<td>{_e(label)}</td><td>{_e(pcharts.portfolio_metric(key, metrics.get(key)))}</td>"
+        for key, (label, _) in pcharts.PORTFOLIO_METRICS.items()
+        if key in metrics
+    ]
+    rows = "".join(f"<tr>{''.join(cells[i : i + 3])}</tr>" for i in range(0, len(cells), 3))
+    return f'<table class="metrics">{rows}</table>'
+
+
 def _symbol_table(frame: pd.DataFrame) -> str:
     rows = "".join(
         f'<tr><td class="text">{_e(r.symbol)}</td><td>{r.trades:,}</td><td>{r.total_r:+.2f}</td>'
@@ -96,7 +107,10 @@ def render_portfolio_report(run_path: Path) -> str:
         figs.html(pcharts.positions_figure(pcharts.positions_per_session(universe), max_positions)),
         figs.html(pcharts.funnel_figure(pcharts.funnel(universe))),
         "<h2>Metrics</h2>",
-        _metrics_table({k: v for k, v in aggregate.items() if k != "symbols"}),
+        _metrics_table(
+            {k: v for k, v in aggregate.items() if k != "symbols" and k not in pcharts.PORTFOLIO_METRICS}
+        ),
+        _portfolio_table(aggregate),
     ]
     if trades.empty:
         parts.append('<p class="note">This run produced no trades: there is nothing to chart per trade.</p>')
