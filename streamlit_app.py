@@ -5,7 +5,8 @@ the charts come from `orb.charts`, the same ones the HTML report uses. Cached re
 are keyed by the run folder's and the runs folder's modification stamps, so a new run appears on the next
 refresh. Each run shows the tabs of its mode (orb.dashboard.backtest, orb.dashboard.research): a backtest
 its trades and analysis, a sweep its ranked results and heatmap, a walk-forward its folds and stitched
-out-of-sample equity; Monte Carlo output of a backtest or walk-forward gets its own tab.
+out-of-sample equity, a portfolio run its account, daily universe and analysis (orb.dashboard.portfolio);
+Monte Carlo output of a backtest, walk-forward or portfolio run gets its own tab.
 Two more pages (sidebar "Page"): Runs (orb.dashboard.runs_page: the run registry, compare, delete) and
 New backtest (orb.dashboard.jobs: submit, track and cancel jobs); those two write to the runs folder.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from orb import report
-from orb.dashboard import backtest, data, jobs, research, runs_page
+from orb.dashboard import backtest, data, jobs, portfolio, research, runs_page
 from orb.dashboard.common import MODE_NAMES, run_label
 from orb.metric_registry import plural
 from orb.runs import read as results
@@ -76,7 +77,8 @@ def main() -> None:
     try:
         path = results.run_dir(runs_dir, run_id)
         stamp = data.stamp(path)
-        run = (data.load_run if mode == results.BACKTEST else data.load_research_run)(str(path), stamp)
+        loader = {results.BACKTEST: data.load_run, results.PORTFOLIO: portfolio.load_run}
+        run = loader.get(mode, data.load_research_run)(str(path), stamp)
         montecarlo = results.has_montecarlo(path)
     except results.ResultsError as exc:
         st.error(f"Run {run_id} cannot be read: {exc}")
@@ -86,7 +88,7 @@ def main() -> None:
     st.header(f"Run {run_id}")
     st.caption(
         (f"{MODE_NAMES[mode]} · " if mode in MODE_NAMES else "")
-        + f"{', '.join(run['symbols'])} · sessions {manifest.get('start')} to {manifest.get('end')} · "
+        + f"{_symbols_text(run['symbols'])} · sessions {manifest.get('start')} to {manifest.get('end')} · "
         f"interval {run['config'].get('data', {}).get('interval')} · created {manifest.get('created')} · "
         f"times in {tz}"
     )
@@ -94,6 +96,14 @@ def main() -> None:
         show_mode_tabs(runs_dir, summaries, run_id, mode, run, path, stamp, tz, montecarlo)
     except results.ResultsError as exc:
         st.error(f"Run {run_id} cannot be read: {exc}")
+
+
+def _symbols_text(symbols: list[str]) -> str:
+    return (
+        ", ".join(symbols)
+        if len(symbols) <= 12
+        else f"{len(symbols)} symbols ({', '.join(symbols[:10])}, ...)"
+    )
 
 
 def show_mode_tabs(
@@ -112,6 +122,9 @@ def show_mode_tabs(
         sweep_tab, config_tab = st.tabs(["Sweep", "Config"])
         with sweep_tab:
             research.show_sweep(path, stamp, run_id)
+    elif mode == results.PORTFOLIO:
+        portfolio.show_tabs(run, path, stamp, run_id, tz, montecarlo)
+        return
     elif mode == results.WALK_FORWARD:
         names = ["Walk-forward", *(["Monte Carlo"] if montecarlo else []), "Config"]
         tabs = st.tabs(names)

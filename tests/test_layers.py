@@ -26,8 +26,24 @@ CORE = (
     "orb.data",
 )
 UPPER = ("orb.runs", "orb.research", "orb.pipeline", "orb.console", "orb.api", "orb.views")
-VIEWS = ("orb.api", "orb.views", "orb.charts", "orb.report", "orb.dashboard", "streamlit_app", "api_server")
-READ_SIDE = ("orb.runs.read", "orb.runs.store", "orb.runs.columns", "orb.runs.research", "orb.runs.layout")
+VIEWS = (
+    "orb.api",
+    "orb.views",
+    "orb.charts",
+    "orb.report",
+    "orb.report_portfolio",
+    "orb.dashboard",
+    "streamlit_app",
+    "api_server",
+)
+READ_SIDE = (
+    "orb.runs.read",
+    "orb.runs.store",
+    "orb.runs.columns",
+    "orb.runs.research",
+    "orb.runs.portfolio_read",
+    "orb.runs.layout",
+)
 CLI = ("run_backtest",)
 JOBS = ("orb.jobs", "orb.worker")  # jobs build and check CLI command lines (a sweep file included)
 

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from orb import __version__
 from orb.api.deps import ERRORS, require_api_key
 from orb.api.models import ErrorDetail
-from orb.api.routes import research, runs
+from orb.api.routes import portfolio, research, runs
 from orb.api.routes.catalog import catalog_router
 from orb.api.routes.jobs import jobs_router
 from orb.runs import read as results
@@ -32,7 +32,9 @@ DESCRIPTION = (
     "Times are ISO-8601 with offset (UTC); undefined numbers are null. Each run's `mode` (GET "
     "/api/runs) says which endpoints apply: a backtest has trades, equity and sessions; a sweep "
     "its ranked results (/api/sweeps); a walk-forward its folds (/api/walkforward) and metrics; "
-    "Monte Carlo output (/api/montecarlo) may come with a backtest or a walk-forward."
+    "Monte Carlo output (/api/montecarlo) may come with a backtest or a walk-forward; a portfolio run "
+    "has its daily universe (/api/universe), its benchmark (/api/benchmark) and answers the backtest "
+    "endpoints from its combined tables (its sessions are its universe rows)."
 )
 
 
@@ -136,6 +138,7 @@ def create_app(
     api = APIRouter(prefix="/api", dependencies=guards, responses=responses, tags=["runs"])
     api.include_router(runs.router)
     api.include_router(research.router)
+    api.include_router(portfolio.router)
     app.include_router(runs.health_router)
     app.include_router(api)
     root = app.state.runs_dir

@@ -16,7 +16,8 @@ EXAMPLE_RUN = "backtest_20241002_153045"
 EXAMPLE_TIME = "2024-10-02T13:45:00+00:00"
 MODE_DESCRIPTION = (
     "What the run holds: `backtest` (trades, equity, metrics), `sweep` (one result per combination: "
-    "/api/sweeps) or `walk_forward` (folds and stitched out-of-sample result: /api/walkforward)."
+    "/api/sweeps), `walk_forward` (folds and stitched out-of-sample result: /api/walkforward) or "
+    "`portfolio` (one account over a daily universe: /api/universe, /api/benchmark)."
 )
 SweepSort = Literal[SWEEP_SORT_KEYS]  # type: ignore[valid-type]
 MonteCarloStat = Literal[MONTECARLO_STATS]  # type: ignore[valid-type]

@@ -14,7 +14,7 @@ KPI_KEYS = (
     "max_drawdown_pct", "net_pnl", "final_equity",
 )  # fmt: skip
 PLOT = {"width": "stretch", "theme": None, "config": {"displaylogo": False}}
-MODE_NAMES = {results.SWEEP: "sweep", results.WALK_FORWARD: "walk-forward"}
+MODE_NAMES = {results.SWEEP: "sweep", results.WALK_FORWARD: "walk-forward", results.PORTFOLIO: "portfolio"}
 
 
 def run_label(summary: results.RunSummary) -> str:
@@ -24,7 +24,12 @@ def run_label(summary: results.RunSummary) -> str:
         return f"⚠ {summary.run_id} · damaged"
     mode = MODE_NAMES.get(summary.mode)
     head = f"{summary.run_id} · " + (f"{mode} · " if mode else "")
-    head += f"{', '.join(summary.symbols)} · {summary.start} → {summary.end}"
+    names = (
+        summary.symbols
+        if len(summary.symbols) <= 8
+        else [*summary.symbols[:8], f"+{len(summary.symbols) - 8}"]
+    )
+    head += f"{', '.join(names)} · {summary.start} → {summary.end}"
     if summary.mode == results.SWEEP:
         return head
     oos = "OOS " if summary.mode == results.WALK_FORWARD else ""

@@ -2,7 +2,11 @@
 
 Each path draws, with replacement, as many units as the run has: trades (`r_multiple` in entry order),
 or with `by_session` whole sessions (all trades of one `session_date`, in entry order, so intraday
-clustering is kept). Per path: total R, max drawdown in R (the minimum of cum R minus its running max,
+clustering is kept). Given `sessions` (a portfolio run: every session of the account), the units are
+those sessions, the ones without a trade included (a flat day of the account), so the number of trading
+days varies between paths as it could have in the run.
+
+Per path: total R, max drawdown in R (the minimum of cum R minus its running max,
 the max starting at 0; <= 0, measured after every trade, like `max_drawdown_r` of orb.metrics but at
 trade rather than fill granularity), and the longest losing streak (consecutive trades with R < 0; a
 trade with R == 0 breaks it, as in orb.metrics).
@@ -15,7 +19,9 @@ the run's own cum R as `observed`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -79,13 +85,18 @@ def monte_carlo(
     *,
     by_session: bool = False,
     dd_thresholds: tuple[float, ...] = (5.0, 10.0, 20.0),
+    sessions: Sequence[date] | None = None,
 ) -> MonteCarloResult:
-    """Bootstrap `n_paths` resamplings of the trades' `r_multiple` (or of whole sessions) with `seed`."""
+    """Bootstrap `n_paths` resamplings of the trades' `r_multiple` (or of whole sessions) with `seed`.
+
+    `sessions` (with `by_session` only) lists every session to draw from, each trade's among them."""
     if n_paths < 1:
         raise ValueError(f"monte carlo: n_paths must be >= 1, got {n_paths}")
     if any(not np.isfinite(t) or t < 0 for t in dd_thresholds):
         raise ValueError(f"monte carlo: drawdown thresholds must be finite R >= 0, got {dd_thresholds}")
-    unit_r, unit_real = _units(trades, by_session)
+    if sessions is not None and not by_session:
+        raise ValueError("monte carlo: sessions are the units of a by_session bootstrap only")
+    unit_r, unit_real = _units(trades, by_session, sessions)
     n_units, width = unit_r.shape
     rng = np.random.default_rng(seed)
     total = np.zeros(n_paths)
@@ -134,10 +145,13 @@ def monte_carlo(
     )
 
 
-def _units(trades: pd.DataFrame, by_session: bool) -> tuple[np.ndarray, np.ndarray]:
+def _units(
+    trades: pd.DataFrame, by_session: bool, sessions: Sequence[date] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The draw units as a (units, width) matrix of R padded with 0, and the mask of real trades.
 
-    Trades are ordered by entry time (stable); with `by_session` a unit is one session's trades.
+    Trades are ordered by entry time (stable); with `by_session` a unit is one session's trades (one
+    unit per entry of `sessions` when given, empty for a session without trades).
     """
     needed = ["r_multiple", *(["session_date"] if by_session else [])]
     missing = [c for c in needed if c not in trades.columns]
@@ -151,10 +165,18 @@ def _units(trades: pd.DataFrame, by_session: bool) -> tuple[np.ndarray, np.ndarr
         raise ValueError("monte carlo: r_multiple has NaN or infinite values; pass a run's trades table")
     if not by_session:
         return r[:, None], np.ones((len(r), 1), dtype=bool)
-    codes, _ = pd.factorize(pd.to_datetime(trades["session_date"]), sort=True)
-    n_units = int(codes.max()) + 1 if len(codes) else 0
+    days = pd.to_datetime(trades["session_date"])
+    if sessions is None:
+        codes, _ = pd.factorize(days, sort=True)
+        n_units = int(codes.max()) + 1 if len(codes) else 0
+    else:
+        grid = pd.DatetimeIndex(sorted(set(pd.to_datetime(pd.Series(list(sessions), dtype=object)))))
+        codes = grid.get_indexer(days)
+        if (codes < 0).any():
+            raise ValueError("monte carlo: a trade's session_date is not among the sessions given")
+        n_units = len(grid)
     counts = np.bincount(codes, minlength=n_units)
-    width = int(counts.max()) if n_units else 1
+    width = max(1, int(counts.max())) if n_units else 1
     order = np.argsort(codes, kind="stable")  # sessions in date order, trades in entry order inside
     slot = np.arange(len(r)) - np.repeat(np.cumsum(counts) - counts, counts)
     unit_r = np.zeros((n_units, width))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -75,12 +75,17 @@ class MonteCarloRequest:
     seed: int | None = None
 
 
-def bootstrap(trades: pd.DataFrame, mc: MonteCarloRequest, data_seed: int) -> MonteCarloResult:
+def bootstrap(
+    trades: pd.DataFrame, mc: MonteCarloRequest, data_seed: int, sessions: Sequence[date] | None = None
+) -> MonteCarloResult:
     """Bootstrap `trades` (orb.research.montecarlo) as `mc` asks, with `mc.seed` (else `data_seed`),
-    logging the median result."""
+    logging the median result; `sessions` (a portfolio run's) are the units, by session."""
     seed = data_seed if mc.seed is None else mc.seed
-    result = monte_carlo(trades, mc.paths, seed, by_session=mc.by_session, dd_thresholds=mc.dd_thresholds)
-    units = "sessions" if mc.by_session else "trades"
+    by_session = mc.by_session or sessions is not None
+    result = monte_carlo(
+        trades, mc.paths, seed, by_session=by_session, dd_thresholds=mc.dd_thresholds, sessions=sessions
+    )
+    units = "sessions" if by_session else "trades"
     logger.info(
         f"Monte Carlo: {mc.paths:,} paths over {result.n_units:,} {units} (seed {seed}); "
         f"median total R {result.percentiles['total_r']['p50']:+.2f}"
@@ -91,6 +96,14 @@ def bootstrap(trades: pd.DataFrame, mc: MonteCarloRequest, data_seed: int) -> Mo
 def bootstrap_hook(mc: MonteCarloRequest, seed: int) -> Callable[[pd.DataFrame], MonteCarloResult]:
     """The `analyse` argument of orb.pipeline.run for `--monte-carlo`."""
     return lambda trades: bootstrap(trades, mc, seed)
+
+
+def portfolio_bootstrap_hook(
+    mc: MonteCarloRequest, seed: int
+) -> Callable[[pd.DataFrame, Sequence[date]], MonteCarloResult]:
+    """The `analyse` argument of orb.portfolio.run for `--monte-carlo`: the account's sessions are
+    resampled (every session of the run, flat ones included), whatever `--mc-by-session` says."""
+    return lambda trades, sessions: bootstrap(trades, mc, seed, sessions)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ ALL_FILLS = "all_fills.parquet"
 ALL_EVENTS = "all_events.parquet"
 PORTFOLIO_BARS = "bars.parquet"
 BENCHMARK = "benchmark.parquet"
+PORTFOLIO_REPORT = "portfolio_report.html"  # with --report
 PORTFOLIO_FILES = (
     UNIVERSE,
     ALL_TRADES,

@@ -1,7 +1,9 @@
 """Read side of run folders (run-format.md): the one reader the dashboard, the API and the report use.
 
-A run's manifest `mode` says what it holds: "backtest" (also when the key is missing), "sweep" or
-"walk_forward" (docs/research.md); backtests and walk-forwards may also hold Monte Carlo files. A
+A run's manifest `mode` says what it holds: "backtest" (also when the key is missing), "sweep",
+"walk_forward" (docs/research.md) or "portfolio" (one account over a daily universe: its trades, fills,
+events, bars and sessions are read from the combined tables by orb.runs.portfolio_read, re-exported
+here); backtests and walk-forwards may also hold Monte Carlo files. A
 file the run's mode never writes is OutputNotFound (404 in the API); a file the run should have but
 lacks is RunIncomplete. Paths, caching and JSON rows: orb.runs.store; the research readers:
 orb.runs.research (both re-exported here, so front ends import this module only).
@@ -35,6 +37,20 @@ from orb.runs.layout import (
     RUN_ID_PATTERN,  # noqa: F401 - re-exported for the API models
     symbol_file,
 )
+from orb.runs.portfolio_read import (  # noqa: F401 - re-exported: the portfolio readers
+    benchmark_page,
+    has_benchmark,
+    is_portfolio,
+    load_benchmark,
+    load_portfolio_bars,
+    load_portfolio_events,
+    load_portfolio_fills,
+    load_universe,
+    session_dates,
+    universe_page,
+)
+from orb.runs.portfolio_read import trades_table as _portfolio_trades
+from orb.runs.portfolio_read import universe_as_sessions as _portfolio_sessions
 from orb.runs.research import (  # noqa: F401 - re-exported: the research readers
     AGGREGATE,
     MONTECARLO_STATS,
@@ -100,6 +116,9 @@ from orb.runs.store import (  # noqa: F401 - re-exported: errors, patterns, path
     validate_run_id,
     validate_symbol,
 )
+from orb.schema import RunMode
+
+PORTFOLIO = RunMode.PORTFOLIO
 
 
 @dataclass(frozen=True)
@@ -116,7 +135,7 @@ class RunSummary:
     trades: int | None
     total_r: float | None
     win_rate: float | None
-    mode: str = BACKTEST  # "backtest" | "sweep" | "walk_forward" (manifest `mode`)
+    mode: str = BACKTEST  # "backtest" | "sweep" | "walk_forward" | "portfolio" (manifest `mode`)
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -386,11 +405,14 @@ def _trades_table(
     columns: Sequence[str] | None,
 ) -> pa.Table:
     run = Path(path)
-    name = ALL_TRADES if symbol is None else symbol_file(_symbol(run, symbol), "trades")
     read = None
     if columns is not None:
         read = list(dict.fromkeys([*columns, *_TRADE_FILTER_COLUMNS]))
-    stored = _read_table(run, name, read)
+    if is_portfolio(run):  # one symbol's trades are its rows of all_trades
+        name, stored = ALL_TRADES, _portfolio_trades(run, symbol, read)
+    else:
+        name = ALL_TRADES if symbol is None else symbol_file(_symbol(run, symbol), "trades")
+        stored = _read_table(run, name, read)
     try:
         table = _filter_trades(stored, side, exit_reason, start, end)
     except pa.ArrowException as exc:
@@ -410,7 +432,8 @@ def load_trades(
     end: date | str | None = None,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Trades of one symbol (SYM_trades.parquet) or all (all_trades.parquet), filtered.
+    """Trades of one symbol (SYM_trades.parquet; a portfolio run: its rows of all_trades) or all
+    (all_trades.parquet), filtered.
 
     `start`/`end` bound `session_date` (inclusive); `columns` limits what is read from disk.
     """
@@ -436,13 +459,20 @@ def trades_page(
 
 
 def load_fills(path: PathLike, symbol: str) -> pd.DataFrame:
-    """SYM_fills.parquet: one row per fill."""
+    """SYM_fills.parquet: one row per fill (a portfolio run: the symbol's rows of all_fills)."""
     run = Path(path)
+    if is_portfolio(run):
+        return load_portfolio_fills(run, symbol)
     return _read_table(run, symbol_file(_symbol(run, symbol), "fills")).to_pandas()
 
 
 def _equity_table(path: PathLike, symbol: str | None) -> pa.Table:
     run = Path(path)
+    if symbol is not None and is_portfolio(run):
+        raise OutputNotFound(
+            f"run {run.name} is a portfolio run: its only equity is the account's "
+            "(combined_equity.parquet); omit the symbol"
+        )
     name = COMBINED_EQUITY if symbol is None else symbol_file(_symbol(run, symbol), "equity")
     return _read_table(run, name)
 
@@ -471,12 +501,16 @@ def equity_page(
 
 
 def load_sessions(path: PathLike, symbol: str | None = None) -> pd.DataFrame:
-    """SYM_sessions.parquet with a `symbol` column first; every symbol's sessions when `symbol` is None."""
+    """SYM_sessions.parquet with a `symbol` column first; every symbol's sessions when `symbol` is None.
+
+    A portfolio run answers with its universe rows (universe.parquet columns)."""
     return _sessions_table(path, symbol).to_pandas()
 
 
 def _sessions_table(path: PathLike, symbol: str | None) -> pa.Table:
     run = Path(path)
+    if is_portfolio(run):  # a portfolio run's sessions are its universe rows
+        return _portfolio_sessions(run, symbol)
     parts = []
     for sym in symbols(run) if symbol is None else [_symbol(run, symbol)]:
         table = _read_table(run, symbol_file(sym, "sessions"))
@@ -495,14 +529,20 @@ def sessions_page(path: PathLike, symbol: str | None = None, rounded: bool = Fal
 
 
 def load_events(path: PathLike, symbol: str) -> pd.DataFrame:
-    """SYM_events.parquet: governance and filter events."""
+    """SYM_events.parquet: governance and filter events (a portfolio run: the symbol's all_events rows)."""
     run = Path(path)
+    if is_portfolio(run):
+        return load_portfolio_events(run, symbol)
     return _read_table(run, symbol_file(_symbol(run, symbol), "events")).to_pandas()
 
 
 def load_bars(path: PathLike, symbol: str, session_date: date | str | None = None) -> pd.DataFrame:
-    """SYM_bars.parquet as the bar contract (UTC `timestamp` index); only `session_date`'s bars if given."""
+    """SYM_bars.parquet as the bar contract (UTC `timestamp` index); only `session_date`'s bars if given.
+
+    A portfolio run holds bars of the selected symbol-sessions only (bars.parquet)."""
     run = Path(path)
+    if is_portfolio(run):
+        return load_portfolio_bars(run, symbol, session_date)
     table = _read_table(run, symbol_file(_symbol(run, symbol), "bars"))
     day = _as_date(session_date, "session_date")
     if day is not None:
@@ -521,7 +561,7 @@ def load_bars(path: PathLike, symbol: str, session_date: date | str | None = Non
 
 
 def run_mode(path: PathLike) -> str:
-    """The run's mode: "backtest" (manifest without `mode`), "sweep" or "walk_forward"."""
+    """The run's mode: "backtest" (manifest without `mode`), "sweep", "walk_forward" or "portfolio"."""
     run = Path(path)
     return _mode(run, _manifest(run))
 
@@ -564,6 +604,8 @@ def load_symbol_metrics(path: PathLike, symbol: str | None = None) -> dict[str, 
     sym = _symbol(run, symbol)
     per_symbol = metrics["per_symbol"].get(sym)
     if not isinstance(per_symbol, dict):
+        if is_portfolio(run):
+            raise SymbolNotFound(f"{sym} never traded in portfolio run {run.name}: it has no metrics")
         raise SymbolNotFound(f"run {run.name} has no metrics for {sym} (it failed or produced none)")
     return copy.deepcopy(_checked_metrics(run, per_symbol, sym))
 

@@ -296,6 +296,7 @@ class PortfolioArtifacts:
     benchmark: pd.DataFrame | None
     metrics: dict
     config: dict
+    montecarlo: MonteCarloArtifact | None = None  # --monte-carlo: the account's sessions resampled
 
 
 # ---------------------------------------------------------------------------------------------- run modes
@@ -333,6 +334,8 @@ def write_portfolio(folder: Path, art: PortfolioArtifacts) -> None:
         write_parquet(art.benchmark, folder / L.BENCHMARK)
     write_json(art.metrics, folder / L.METRICS)
     write_json(art.config, folder / L.CONFIG)
+    if art.montecarlo is not None:
+        write_monte_carlo(art.montecarlo, folder)
 
 
 def write_sweep(folder: Path, art: SweepArtifacts) -> None:
