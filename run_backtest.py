@@ -429,15 +429,16 @@ def _portfolio(args: argparse.Namespace, request, cfg, header: dict[str, str]) -
     from orb import console, portfolio
     from orb.errors import RequestError
 
-    for flag, given in (
-        ("--sweep", args.sweep),
-        ("--report", args.report),
-        ("--monte-carlo", args.monte_carlo),
-    ):
-        if given:
-            raise RequestError(
-                f"{flag} is not available for portfolio runs yet; drop it or set portfolio.enabled: false"
-            )
+    if args.sweep:
+        raise RequestError(
+            "--sweep is not available for portfolio runs yet; drop it or set portfolio.enabled: false"
+        )
+    analyse = None
+    monte_carlo = _monte_carlo(args)
+    if monte_carlo is not None:  # the account's sessions are resampled (orb.research)
+        from orb.research.runner import portfolio_bootstrap_hook
+
+        analyse = portfolio_bootstrap_hook(monte_carlo, cfg.data.seed)
     if not args.quiet:
         if len(request.symbols) > 12:
             header["Symbols"] = f"{len(request.symbols)} symbols ({' '.join(request.symbols[:10])} ...)"
@@ -446,12 +447,16 @@ def _portfolio(args: argparse.Namespace, request, cfg, header: dict[str, str]) -
             f", benchmark {p.benchmark}" if p.benchmark else ""
         )
         console.header(header)
-    outcome = portfolio.run(request, cfg, workers=args.workers, scheduler=args.dask_scheduler)
+    outcome = portfolio.run(
+        request, cfg, workers=args.workers, scheduler=args.dask_scheduler, analyse=analyse
+    )
     if not args.quiet:
         from orb.portfolio.summary import funnel_table, summary_table
 
         summary_table(outcome.metrics["aggregate"], cfg.portfolio.benchmark)
         funnel_table(outcome.funnel)
+        if outcome.montecarlo is not None:
+            console.print_monte_carlo(outcome.montecarlo)
         console.completion(outcome.run_dir, outcome.failures, outcome.wall_seconds)
     else:
         for message in outcome.failures.values():

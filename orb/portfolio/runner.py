@@ -26,7 +26,15 @@ from orb.portfolio.account import simulate
 from orb.portfolio.measures import account_metrics, benchmark_series, symbol_statistics
 from orb.portfolio.stages import FrameSource, Source, default_workers, open_mapper, stage1, stage2
 from orb.portfolio.universe import build_grid, funnel
-from orb.runs.write import PortfolioArtifacts, finish_manifest, publish, staging, start_run, write_portfolio
+from orb.runs.write import (
+    MonteCarloArtifact,
+    PortfolioArtifacts,
+    finish_manifest,
+    publish,
+    staging,
+    start_run,
+    write_portfolio,
+)
 from orb.sessions import schedule
 
 
@@ -56,12 +64,24 @@ class PortfolioOutcome:
     funnel: dict[str, int]
     stage_seconds: dict[str, float]
     wall_seconds: float
+    montecarlo: dict | None = None  # montecarlo_summary.json, with --monte-carlo
+
+
+Analysis = Callable[[pd.DataFrame, list], MonteCarloArtifact]  # (all_trades, sessions) -> Monte Carlo
 
 
 def run(
-    request: RunRequest, cfg: Config, *, workers: int | None = None, scheduler: str | None = None
+    request: RunRequest,
+    cfg: Config,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    analyse: Analysis | None = None,
 ) -> PortfolioOutcome:
-    """Execute a portfolio run and write its folder; raise OrbError (one line) when nothing can be saved."""
+    """Execute a portfolio run and write its folder; raise OrbError (one line) when nothing can be saved.
+
+    `analyse` (the CLI's --monte-carlo) gets all_trades and the run's sessions; its result is written
+    into the run. With `request.report` the folder gets portfolio_report.html."""
     started = time.perf_counter()
     run_id = start_run(request.output_dir, request.run_name)
     source = Source(request.source, request.start, request.end, request.data_path, request.cache_dir)
@@ -92,18 +112,26 @@ def run(
                 "sessions": int(res.universe["session_date"].nunique()),
                 "stage_seconds": {k: round(v, 3) for k, v in res.stage_seconds.items()},
             }
+            sessions = sorted(set(res.universe["session_date"]))
+            montecarlo = None if analyse is None else analyse(res.trades, sessions)
             art = PortfolioArtifacts(
                 res.universe, res.trades, res.fills, res.events, res.bars, res.equity, res.benchmark,
-                res.metrics, cfg.to_dict(),
+                res.metrics, cfg.to_dict(), montecarlo,
             )  # fmt: skip
             write_portfolio(tmp, art)
             finish_manifest(tmp, manifest)
+            if request.report:  # the report reads the staged run through orb.runs.read: after a manifest
+                from orb.report_portfolio import write_portfolio_report
+
+                logger.info(f"portfolio: report {write_portfolio_report(tmp).name}")
+                finish_manifest(tmp, manifest)
         finally:
             logger.remove(sink)
         run_dir = publish(tmp, request.output_dir, run_id)
     return PortfolioOutcome(
-        run_dir, res.metrics, res.failures, res.funnel, res.stage_seconds, time.perf_counter() - started
-    )
+        run_dir, res.metrics, res.failures, res.funnel, res.stage_seconds, time.perf_counter() - started,
+        None if montecarlo is None else montecarlo.summary(),
+    )  # fmt: skip
 
 
 def _stage(name: str, quiet: bool, fn: Callable, args: list[tuple], mapper) -> list:
