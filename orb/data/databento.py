@@ -1,6 +1,6 @@
 """Databento 1-minute bars (schema ohlcv-1m): local DBN files, and the Historical API.
 
-Files: `--data FILE.dbn.zst` (or `.dbn`) read with `databento.DBNStore.from_file`; `ts_event` is the
+Files: `--data FILE.dbn.zst` (or `.dbn`) read with `databento.DBNStore.from_bytes`; `ts_event` is the
 bar start (UTC). API: with DATABENTO_API_KEY set, `databento.Historical` (gateway `data.databento.url`,
 else $ORB_DATABENTO_URL, else Databento's); the cost of every download is estimated with
 `metadata.get_cost` and printed before it, and a download above `data.databento.max_cost` (`--max-cost`)
@@ -60,7 +60,7 @@ def read_dbn_file(path: Path) -> pd.DataFrame:
     """A local DBN file as a frame (see store_frame); DataError naming the file when it is not ohlcv-1m."""
     db = _import_databento()
     try:
-        store = db.DBNStore.from_file(path)
+        store = db.DBNStore.from_bytes(path.read_bytes())  # from_file leaves its file handle open
     except Exception as exc:  # databento raises several types for damaged files
         raise DataError(
             f"--data file {path} is not a readable DBN file ({type(exc).__name__}); "
