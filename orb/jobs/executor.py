@@ -20,10 +20,11 @@ from pathlib import Path
 
 from orb.jobs.request import REPO
 from orb.jobs.store import Job, JobStore, State
+from orb.runs.layout import TMP_PREFIX
+from orb.runs.write import RESERVATION
 
 POLL_SECONDS = 0.25
 LOAD_SHARE, RUN_SHARE = 0.1, 0.85
-TMP_PREFIX = ".tmp-"  # the run writer's staging prefix (orb.writer)
 
 
 def _die_with_parent() -> None:
@@ -57,12 +58,16 @@ def _output_dir(argv: list[str]) -> Path:
 
 
 def _kill(proc: subprocess.Popen, output_dir: Path) -> None:
-    """Kill the CLI's process group and remove its hidden staging folder."""
+    """Kill the CLI's process group and remove its hidden staging folder and run-id reservation."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     for tmp in output_dir.glob(f"{TMP_PREFIX}*-{proc.pid}"):
         shutil.rmtree(tmp, ignore_errors=True)
+    for reservation in output_dir.glob(f"{TMP_PREFIX}*{RESERVATION}"):
+        with contextlib.suppress(OSError, ValueError):
+            if int(reservation.read_text().strip()) == proc.pid:
+                reservation.unlink()
 
 
 def _outcome(log: Path, output_dir: Path, code: int) -> tuple[str | None, str | None]:
