@@ -129,7 +129,7 @@ def show_day(run: dict, path: Path, stamp: tuple, run_id: str) -> None:
         "Replay a selected symbol", selected, default=selected[0], key=f"day_replay_{run_id}_{day}"
     )
     if symbol:
-        backtest.show_replay(path, stamp, run, str(symbol), day)
+        backtest.show_replay(path, stamp, run, str(symbol), day, key=f"day_replay_{symbol}_{day}")
 
 
 def show_analysis(run: dict, run_id: str, tz: str) -> None:
