@@ -25,8 +25,9 @@ from orb.runs.store import (
     _manifest,
     _mode,
     _read_table,
-    _short,
     _symbol,
+    as_date,
+    date_scalar,
     records,
 )
 from orb.schema import RunMode
@@ -49,32 +50,13 @@ def _portfolio_run(path: PathLike, name: str) -> Path:
     return run
 
 
-def _day(value: date | str | None, label: str) -> date | None:
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value
-    if isinstance(value, datetime):
-        return value.date()
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValueError(f"{label} {_short(value)} is not a date YYYY-MM-DD") from exc
-
-
-def _day_scalar(value: date, typ: pa.DataType) -> pa.Scalar | str:
-    if pa.types.is_timestamp(typ):
-        return pa.scalar(datetime.combine(value, time()), type=pa.timestamp(typ.unit, tz=typ.tz))
-    if pa.types.is_date(typ):
-        return pa.scalar(value, type=typ)
-    return value.isoformat()
-
-
 def _filtered(table: pa.Table, symbol: str | None, session_date: date | None) -> pa.Table:
     conditions = []
     if symbol is not None:
         conditions.append(pc.field("symbol") == symbol)
     if session_date is not None:
         typ = table.schema.field("session_date").type
-        conditions.append(pc.field("session_date") == _day_scalar(session_date, typ))
+        conditions.append(pc.field("session_date") == date_scalar(session_date, typ))
     if not conditions:
         return table
     return table.filter(conditions[0] if len(conditions) == 1 else conditions[0] & conditions[1])
@@ -86,7 +68,7 @@ def _filtered(table: pa.Table, symbol: str | None, session_date: date | None) ->
 def _universe_table(path: PathLike, session_date: date | str | None, symbol: str | None) -> pa.Table:
     run = _portfolio_run(path, UNIVERSE)
     sym = None if symbol is None else _symbol(run, symbol)
-    return _filtered(_read_table(run, UNIVERSE), sym, _day(session_date, "date"))
+    return _filtered(_read_table(run, UNIVERSE), sym, as_date(session_date, "date"))
 
 
 def load_universe(path: PathLike, date: date | str | None = None, symbol: str | None = None) -> pd.DataFrame:
@@ -172,7 +154,7 @@ def load_portfolio_bars(path: PathLike, symbol: str, session_date: date | str | 
     `timestamp` index, no `symbol` column); only `session_date`'s bars if given."""
     run = Path(path)
     table = _by_symbol(run, PORTFOLIO_BARS, symbol)
-    day = _day(session_date, "session_date")
+    day = as_date(session_date, "session_date")
     if day is not None:
         zone = ZoneInfo(str(_config(run).get("session", {}).get("timezone", "America/New_York")))
         lo = datetime.combine(day, time(), zone).astimezone(UTC)

@@ -105,7 +105,9 @@ from orb.runs.store import (  # noqa: F401 - re-exported: errors, patterns, path
     _short_error,
     _slice,
     _symbol,
+    as_date,
     clear_cache,
+    date_scalar,
     digest,
     downsample_positions,
     json_decimals,
@@ -345,26 +347,6 @@ def latest_run_id(runs_dir: PathLike) -> str | None:
 # ---------------------------------------------------------------------------------------------- tables
 
 
-def _date_scalar(value: date, typ: pa.DataType) -> pa.Scalar | str:
-    """`value` as a scalar comparable with a session_date column of type `typ`."""
-    if pa.types.is_timestamp(typ):
-        return pa.scalar(datetime.combine(value, time()), type=pa.timestamp(typ.unit, tz=typ.tz))
-    if pa.types.is_date(typ):
-        return pa.scalar(value, type=typ)
-    return value.isoformat()
-
-
-def _as_date(value: date | str | None, label: str) -> date | None:
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value
-    if isinstance(value, datetime):
-        return value.date()
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValueError(f"{label} {_short(value)} is not a date YYYY-MM-DD") from exc
-
-
 def _filter_trades(
     table: pa.Table,
     side: str | None,
@@ -377,13 +359,13 @@ def _filter_trades(
         conditions.append(pc.field("side") == side)
     if exit_reason is not None:
         conditions.append(pc.field("exit_reason") == exit_reason)
-    first, last = _as_date(start, "start"), _as_date(end, "end")
+    first, last = as_date(start, "start"), as_date(end, "end")
     if first is not None or last is not None:
         typ = table.schema.field("session_date").type
         if first is not None:
-            conditions.append(pc.field("session_date") >= _date_scalar(first, typ))
+            conditions.append(pc.field("session_date") >= date_scalar(first, typ))
         if last is not None:
-            conditions.append(pc.field("session_date") <= _date_scalar(last, typ))
+            conditions.append(pc.field("session_date") <= date_scalar(last, typ))
     if not conditions:
         return table
     expression = conditions[0]
@@ -544,7 +526,7 @@ def load_bars(path: PathLike, symbol: str, session_date: date | str | None = Non
     if is_portfolio(run):
         return load_portfolio_bars(run, symbol, session_date)
     table = _read_table(run, symbol_file(_symbol(run, symbol), "bars"))
-    day = _as_date(session_date, "session_date")
+    day = as_date(session_date, "session_date")
     if day is not None:
         zone = ZoneInfo(str(_config(run).get("session", {}).get("timezone", "America/New_York")))
         lo = datetime.combine(day, time(), zone).astimezone(UTC)

@@ -22,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,27 @@ def clear_cache() -> None:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_date(value: date | str | None, label: str) -> date | None:
+    """`value` (a date, datetime or YYYY-MM-DD text) as a date; ValueError naming `label` otherwise."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{label} {_short(value)} is not a date YYYY-MM-DD") from exc
+
+
+def date_scalar(value: date, typ: pa.DataType) -> pa.Scalar | str:
+    """`value` as a scalar comparable with a session_date column of type `typ`."""
+    if pa.types.is_timestamp(typ):
+        return pa.scalar(datetime.combine(value, time()), type=pa.timestamp(typ.unit, tz=typ.tz))
+    if pa.types.is_date(typ):
+        return pa.scalar(value, type=typ)
+    return value.isoformat()
 
 
 def _inside(path: Path, root: Path) -> bool:
