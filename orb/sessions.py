@@ -12,6 +12,7 @@ whose years are cached does not import exchange_calendars at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from datetime import date
@@ -85,9 +86,9 @@ def _read_cached(path: Path | None) -> pd.DataFrame | None:
 def _write_cached(path: Path | None, table: pd.DataFrame) -> None:
     if path is None:
         return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             np.savez(
                 fh,
@@ -97,7 +98,8 @@ def _write_cached(path: Path | None, table: pd.DataFrame) -> None:
             )
         os.replace(tmp, path)
     except OSError:
-        return  # the disk copy is only a shortcut
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # the disk copy is only a shortcut: no half-written file stays
 
 
 def _table(days: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> pd.DataFrame:

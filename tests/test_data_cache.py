@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from loguru import logger
 
 from orb.config import load_config
 from orb.data import load_symbol
-from orb.data.cache import cache_path, read_cached, write_cached
+from orb.data.cache import STALE_TEMP_SECONDS, cache_path, read_cached, write_cached
 from orb.data.synthetic import generate_bars
 from orb.data.yahoo import load_yahoo
 from orb.sessions import recent_sessions, schedule, session_offset
@@ -137,6 +139,24 @@ def test_atomic_write_leaves_only_the_final_file(tmp_path):
     assert path == cache_path(tmp_path, "synthetic-seed42", "1m", "SPY", date(2024, 1, 2), date(2024, 1, 5))
     assert cached_files(tmp_path) == [path]
     pd.testing.assert_frame_equal(pd.read_parquet(path), bars)
+
+
+def test_a_killed_writers_temp_file_is_swept_by_the_next_write_once_stale(tmp_path):
+    """A writer killed between its temp file and os.replace leaves `.SYM_....tmp`: the next write of the
+    folder removes such a file once it is an hour old, and leaves a younger one (a writer at work) alone."""
+    folder = tmp_path / "synthetic-seed42" / "1m"
+    folder.mkdir(parents=True)
+    stale, fresh, other = (
+        folder / n for n in (".SPY_2024.abc.tmp", ".SPY_2024.def.tmp", ".QQQ_2024.ghi.tmp")
+    )
+    for tmp in (stale, fresh, other):
+        tmp.write_bytes(b"half")
+    old = time.time() - STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    bars = generate_bars("SPY", date(2024, 1, 2), date(2024, 1, 5), 1, 42)
+    path = write_cached(tmp_path, "synthetic-seed42", "1m", "SPY", bars, date(2024, 1, 2), date(2024, 1, 5))
+    assert sorted(cached_files(tmp_path)) == sorted([path, fresh, other])  # only SPY's stale temp went
 
 
 def test_a_failed_write_leaves_no_temp_file_and_does_not_fail_the_load(

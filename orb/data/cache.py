@@ -5,13 +5,15 @@ A request inside a cached range is served from the narrowest covering file. A fi
 read, has the wrong columns or dtypes, holds bars outside its name's range, does not match the content
 hash stored in it when it was written (prices edited after writing), or fails the bar check
 (orb.data.checks) is logged at WARNING and ignored, so the caller fetches again. Writes are atomic
-(temp file + os.replace).
+(temp file + os.replace); a temp file a killed writer left behind is removed by the next write of the
+symbol's folder once it is an hour old (younger ones may belong to a writer still at work).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from orb.sessions import schedule
 
 BAR_DTYPES = {"open": "float64", "high": "float64", "low": "float64", "close": "float64", "volume": "int64"}
 HASH_KEY = "orb_bars_sha256"  # stored in the Parquet metadata (DataFrame.attrs) by write_cached
+STALE_TEMP_SECONDS = 3600
 
 
 def content_problem(bars: pd.DataFrame, timezone: str, max_jump: float) -> str | None:
@@ -129,6 +132,7 @@ def write_cached(
     tmp_name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_stale_temps(path.parent, symbol)
         with tempfile.NamedTemporaryFile(
             dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
         ) as tmp:
@@ -145,3 +149,15 @@ def write_cached(
             os.unlink(tmp_name)
     logger.debug(f"{symbol}: cached {len(bars)} bars in {path}")
     return path
+
+
+def _sweep_stale_temps(folder: Path, symbol: str) -> None:
+    """Remove `symbol`'s temp files in `folder` older than STALE_TEMP_SECONDS (a killed writer's)."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for tmp in folder.glob(f".{symbol}_*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                logger.debug(f"removed {tmp}, left by an interrupted cache write")
+        except OSError:
+            continue  # gone already, or not ours to remove: the next write tries again
