@@ -27,7 +27,7 @@ from job_processes import (
     wait_for,
 )
 
-from orb.jobs import service
+from orb.jobs import executor, service
 from orb.jobs.request import JobRejected, Limits
 from orb.jobs.store import JobStore, State
 
@@ -138,6 +138,28 @@ def test_cancel_mid_run_leaves_no_run_folder(tmp_path):
     assert took < 2.0, f"cancel took {took:.2f} s"
     assert again.status_code == 409
     assert visible(runs) == [] and hidden_temp(runs) == []
+
+
+class CancelOncePublished(JobStore):
+    """The real store, whose heartbeat asks to cancel once the CLI's log names its published run folder
+    (the window between publishing and the process's exit)."""
+
+    def heartbeat(self, job_id, worker, progress, stage, symbol):
+        super().heartbeat(job_id, worker, progress, stage, symbol)
+        log = self.job_folder(job_id) / "output.log"
+        lines = log.read_text(encoding="utf-8").split() if log.is_file() else []
+        return any(os.path.isdir(line) for line in lines)
+
+
+def test_a_cancel_after_the_run_folder_is_published_records_the_run(tmp_path):
+    runs = tmp_path / "runs"
+    store = CancelOncePublished(runs)
+    service.submit(runs, SMALL)
+    job = store.claim("w1", os.getpid())
+    state = executor.execute(store, job, "w1", die_with_parent=False)
+    done = store.get(job.id)
+    assert state == State.SUCCEEDED == done.state and done.run_id
+    assert visible(runs) == [done.run_id] and hidden_temp(runs) == []
 
 
 def test_a_killed_worker_fails_its_job_and_the_next_job_runs(tmp_path):

@@ -3,7 +3,9 @@
 Every 0.25 s the executor reads the CLI's progress file (ORB_PROGRESS_FILE, written by
 `orb.console`), records a heartbeat with progress, stage and symbol, and checks for a cancel. A cancel
 (or the worker stopping) kills the whole process group and removes the run's hidden staging folder,
-so no run folder appears. On Linux the CLI also dies with its worker (PR_SET_PDEATHSIG).
+so no run folder appears; a cancel that lands after the CLI published its run folder cannot take it
+back, so that job is recorded as succeeded, with its run. On Linux the CLI also dies with its worker
+(PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -117,6 +119,10 @@ def execute(
         cancel = store.heartbeat(job.id, worker, *read_progress(progress_file, job.symbols))
         if cancel or stopping.is_set():
             _kill(proc, output_dir)
+            published, _ = _outcome(log, output_dir, 0)
+            if published:  # the run folder was whole before the kill landed: report it, never re-run it
+                store.finish(job.id, worker, State.SUCCEEDED, run_id=published)
+                return State.SUCCEEDED
             if stopping.is_set() and not cancel:
                 store.finish(job.id, worker, State.QUEUED)  # the worker is stopping: run it again later
                 return State.QUEUED
