@@ -20,7 +20,6 @@ from orb.data.cache import read_cached, write_cached
 from orb.data.checks import apply_bad_bars_policy, check_bars
 from orb.data.files import load_file
 from orb.data.synthetic import generate_bars
-from orb.data.vendor import load_vendor
 from orb.data.yahoo import Fetcher, check_yahoo_request, fetch_yahoo, load_yahoo
 from orb.errors import NoDataError, RequestError
 from orb.sessions import schedule, session_offset
@@ -141,6 +140,8 @@ def make_vendor(source: str, config: Config, sleep=None):
 
 def _load_from_vendor(symbol, vendor, config, first, last, cache_dir) -> tuple[pd.DataFrame, str]:
     """Regular-hours bars of sessions first..last through the cache (only missing sessions fetched)."""
+    from orb.data.vendor import load_vendor  # imports requests: only for vendor sources
+
     calendar, tz = config.session.calendar, config.session.timezone
     today = pd.Timestamp.now(tz=tz).date()
     all_hours, fetched = load_vendor(

@@ -18,6 +18,7 @@ import pandas as pd
 from orb.errors import DataError
 
 BAD_BARS_REASON = "bad_bars"
+DAY_NS = 86_400_000_000_000
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,15 @@ def check_bars(bars: pd.DataFrame, timezone: str, max_jump: float = 0.5) -> Chec
     """Every problem in `bars` (the bar contract; sessions are exchange-local dates in `timezone`)."""
     if bars.empty:
         return CheckResult((), frozenset())
-    local_days = pd.DatetimeIndex(bars.index).tz_convert(timezone).normalize().tz_localize(None)
-    sessions = local_days.asi8
+    wall = pd.DatetimeIndex(bars.index).tz_convert(timezone).tz_localize(None).as_unit("ns").asi8
+    sessions = wall - wall % DAY_NS  # local midnight of each bar's day
     problems, bad = [], np.zeros(len(bars), dtype=bool)
     for kind, mask in _masks(bars, sessions, max_jump).items():
         if mask.any():
             stamps = tuple(pd.DatetimeIndex(bars.index[mask][:3]).tz_convert("UTC"))
             problems.append(BarProblem(kind, int(mask.sum()), stamps))
             bad |= mask
-    days = frozenset(d.date() for d in pd.DatetimeIndex(local_days[bad]).unique())
+    days = frozenset(d.date() for d in pd.DatetimeIndex(np.unique(sessions[bad]).view("datetime64[ns]")))
     return CheckResult(tuple(problems), days)
 
 
