@@ -50,10 +50,9 @@ class CheckResult:
 def _masks(bars: pd.DataFrame, sessions: np.ndarray, max_jump: float) -> dict[str, np.ndarray]:
     o, h, lo, c = (bars[col].to_numpy(dtype="float64") for col in ("open", "high", "low", "close"))
     v = bars["volume"].to_numpy()
-    prices = np.column_stack((o, h, lo, c))
     with np.errstate(invalid="ignore"):
-        finite = np.isfinite(prices).all(axis=1)
-        positive = (prices > 0).all(axis=1)
+        finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
+        positive = (o > 0) & (h > 0) & (lo > 0) & (c > 0)
         ohlc = finite & positive & ((lo > np.minimum(o, c)) | (np.maximum(o, c) > h))
         prev_close = np.concatenate(([np.nan], c[:-1]))
         same = np.concatenate(([False], sessions[1:] == sessions[:-1]))
