@@ -274,7 +274,7 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date |
             f"no trading session between {start} and {end} (weekend or holiday); widen the range"
         )
     if source == "yahoo" and not args.cache:  # with --cache the data layer checks after a cache miss
-        from orb.data import check_yahoo_request
+        from orb.data.yahoo import check_yahoo_request
 
         check_yahoo_request(interval, start, end, date.today())  # before any download
     return start, end
