@@ -274,7 +274,7 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date |
             f"no trading session between {start} and {end} (weekend or holiday); widen the range"
         )
     if source == "yahoo" and not args.cache:  # with --cache the data layer checks after a cache miss
-        from orb.data import check_yahoo_request
+        from orb.data.yahoo import check_yahoo_request
 
         check_yahoo_request(interval, start, end, date.today())  # before any download
     return start, end
@@ -283,7 +283,8 @@ def _date_range(args, source: str, calendar: str, interval: str) -> tuple[date |
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check_research(parser, args, portfolio=_portfolio_enabled(args))
+    cfg = _early_config(args)
+    _check_research(parser, args, portfolio=cfg is not None and cfg.portfolio.enabled)
     from loguru import logger
 
     from orb import console
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
     console.setup_logging("DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO")
     try:
-        return _main(args)
+        return _main(args, cfg)
     except OrbError as exc:
         logger.opt(exception=True).debug("run failed")
         console.error_line(str(exc))
@@ -306,15 +307,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _portfolio_enabled(args: argparse.Namespace) -> bool:
-    """Whether the config asks for a portfolio run (a broken config is reported later, by the run)."""
+def _early_config(args: argparse.Namespace):
+    """The run's config, read before logging is set up (None when broken: the run reports it later)."""
     from orb.config import load_config
     from orb.errors import OrbError
 
     try:
-        return load_config(args.config, _overrides(args)).portfolio.enabled
+        return load_config(args.config, _overrides(args))
     except OrbError:
-        return False
+        return None
 
 
 def _header_rows(args, cfg, source: str, start, end, symbols: tuple[str, ...]) -> dict[str, str]:
@@ -364,14 +365,14 @@ def _data_paths(items: list[tuple[str | None, Path]], symbols: tuple[str, ...]):
     return pairs
 
 
-def _main(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace, cfg=None) -> int:
     from loguru import logger
 
     from orb import console, pipeline
     from orb.config import load_config
 
     overrides = _overrides(args)
-    cfg = load_config(args.config, overrides)
+    cfg = cfg if cfg is not None else load_config(args.config, overrides)
     for key, value in overrides.items():
         logger.info(f"command line overrides config {key} = {value}")
     source = "synthetic" if args.synthetic else "file" if args.data else args.source or cfg.data.source

@@ -8,13 +8,18 @@ alternated A/B (each case once per round, `--repeat` rounds), each in a fresh pr
 - backtesting.py running the same simple ORB (benchmarks/peer_backtesting_py.py), when installed.
 Prints medians of wall time and peak RSS, the ratios, and the machine load before and after.
 
-    python benchmarks/bench_end_to_end.py [--repeat 5]
+orb's bytecode is compiled once first (`compileall`), as an installed package has it and as numpy,
+pandas, pyarrow and backtesting.py have theirs: with PYTHONDONTWRITEBYTECODE set, every process would
+otherwise compile orb's sources again (about 0.1-0.15 s). `--no-compile` measures that case.
+
+    python benchmarks/bench_end_to_end.py [--repeat 5] [--no-compile]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +35,11 @@ PEER = "backtesting.py, simple ORB"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-compile", action="store_true", help="leave orb's bytecode uncompiled")
     args = parser.parse_args()
+    if not args.no_compile:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "orb")], check=True)
+    bytecode = "orb bytecode not compiled" if args.no_compile else "orb bytecode compiled first"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = work / "SPY.parquet"
@@ -48,7 +57,8 @@ def main() -> None:
         peer = importlib.util.find_spec("backtesting") is not None
         if peer:
             cases[PEER] = [sys.executable, str(ROOT / "benchmarks/peer_backtesting_py.py"), str(data)]
-        print(f"{n_bars:,} one-minute bars in one Parquet file; {args.repeat} alternated rounds; {load()}")
+        rounds = f"{args.repeat} alternated rounds"
+        print(f"{n_bars:,} one-minute bars in one Parquet file; {rounds}; {bytecode}; {load()}")
         runs = alternate(cases, work, args.repeat)
         after = load()
     wall = {name: median([w for w, _ in r]) for name, r in runs.items()}

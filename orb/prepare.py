@@ -105,12 +105,15 @@ def regular_bars(
     raw_index = bars.index
     if raw_index.tz is None:
         raise ValueError("bars need a tz-aware UTC index (the bar contract)")
-    dup = raw_index.duplicated(keep="last")
     stamps = raw_index.asi8
-    backwards = np.flatnonzero(np.diff(stamps) < 0)  # bar i+1 stamped before bar i
-    bad_ts = raw_index[np.union1d(np.flatnonzero(dup), np.concatenate((backwards, backwards + 1)))]
-    if len(bad_ts):
-        bars = bars[~dup].sort_index(kind="stable")
+    if (np.diff(stamps) > 0).all():  # strictly increasing: no duplicate, none out of order
+        bad_ts = raw_index[:0]
+    else:
+        dup = raw_index.duplicated(keep="last")
+        backwards = np.flatnonzero(np.diff(stamps) < 0)  # bar i+1 stamped before bar i
+        bad_ts = raw_index[np.union1d(np.flatnonzero(dup), np.concatenate((backwards, backwards + 1)))]
+        if len(bad_ts):
+            bars = bars[~dup].sort_index(kind="stable")
     index = bars.index
     if len(index) == 0:
         empty = schedule("2000-01-03", "2000-01-02", cfg.session.calendar)
@@ -123,11 +126,12 @@ def regular_bars(
         sched = sched.loc[: pd.Timestamp(end)]
     pos = assign_sessions(index, sched)
     keep = pos >= 0
-    present = np.unique(pos[keep])
+    held = pos[keep]  # non-decreasing: the bars are in time order here
+    present = held[np.concatenate(([True], held[1:] != held[:-1]))] if len(held) else held
     sched = sched.iloc[present]
     remap = np.full(max(int(pos.max()) + 1, 1), -1, dtype=np.int64)
     remap[present] = np.arange(len(present))
-    ses = remap[pos[keep]]
+    ses = remap[held]
     bars = bars[keep]
     dirty = np.zeros(len(sched), dtype=bool)  # sessions with a duplicate or out-of-order stamp
     if len(bad_ts):

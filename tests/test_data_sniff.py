@@ -172,3 +172,29 @@ def test_warmup_message_names_the_settings_that_need_history():
     [note] = [w for w in loaded.warnings if "sessions" in w and "need" in w]
     assert "holds only 5 sessions" in note
     assert "orb.atr_period 14" in note and "confluence.rel_volume.lookback_sessions 14" in note
+
+
+@pytest.mark.parametrize(
+    ("zone", "label", "stamped"),
+    [("America/New_York", "end", "09:31-16:00"), ("UTC", "start", "13:30-19:59")],
+)
+def test_a_long_file_is_read_from_a_sample_of_whole_days(tmp_path, infos, zone, label, stamped):
+    """Files of more than SAMPLE_DAYS days are scored on that many days; the reading is the right one,
+    no session is cut (first and last stamps as written), and the note says the days were sampled."""
+    from orb.data.synthetic import generate_bars
+
+    bars = generate_bars(
+        "SPY", pd.Timestamp("2023-01-03").date(), pd.Timestamp("2023-08-31").date(), 1, 7, "XNYS", False
+    )
+    shift = pd.Timedelta(minutes=1 if label == "end" else 0)
+    stamps = (bars.index + shift).tz_convert(zone).tz_localize(None)
+    path = tmp_path / "long.parquet"
+    bars.reset_index(drop=True).assign(datetime=stamps).to_parquet(path, index=False)
+    auto = load(path)
+    explicit = load(path, **{"data.file_timezone": zone, "data.file_bar_label": label})
+    pd.testing.assert_frame_equal(auto.bars, explicit.bars)
+    pd.testing.assert_frame_equal(auto.bars, bars.loc[bars.index >= auto.bars.index[0]])
+    days = len(set(stamps.date))
+    [note] = [m for m in infos if m.startswith("long.parquet: read as")]
+    assert f"read as {zone}, bar {label}" in note and f"stamped {stamped} in the file" in note
+    assert f"scored on 100 of the file's {days} days" in note

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from loguru import logger
@@ -19,18 +20,17 @@ from orb.data.bars import LoadedBars, bars_sha256, regular_hours, resample_bars
 from orb.data.cache import read_cached, write_cached
 from orb.data.checks import apply_bad_bars_policy, check_bars
 from orb.data.files import load_file
-from orb.data.synthetic import generate_bars
-from orb.data.vendor import load_vendor
-from orb.data.yahoo import Fetcher, check_yahoo_request, fetch_yahoo, load_yahoo
 from orb.errors import NoDataError, RequestError
 from orb.sessions import schedule, session_offset
 from orb.symbols import normalize_symbol as validate_symbol  # the one rule (orb.symbols)
+
+if TYPE_CHECKING:
+    from orb.data.yahoo import Fetcher
 
 __all__ = [
     "VENDORS",
     "LoadedBars",
     "SOURCES",
-    "check_yahoo_request",
     "load_symbol",
     "make_vendor",
     "validate_symbol",
@@ -100,6 +100,8 @@ def load_symbol(
     elif source == "synthetic":
         bars, origin = _load_synthetic(symbol, config, first, last, cache_dir)
     else:
+        from orb.data.yahoo import fetch_yahoo, load_yahoo  # only the sources a run uses are imported
+
         today = pd.Timestamp.now(tz=config.session.timezone).date()
         bars, origin, warnings = load_yahoo(
             symbol,
@@ -141,6 +143,8 @@ def make_vendor(source: str, config: Config, sleep=None):
 
 def _load_from_vendor(symbol, vendor, config, first, last, cache_dir) -> tuple[pd.DataFrame, str]:
     """Regular-hours bars of sessions first..last through the cache (only missing sessions fetched)."""
+    from orb.data.vendor import load_vendor  # imports requests: only for vendor sources
+
     calendar, tz = config.session.calendar, config.session.timezone
     today = pd.Timestamp.now(tz=tz).date()
     all_hours, fetched = load_vendor(
@@ -183,6 +187,8 @@ def _load_synthetic(
     ):
         logger.info(f"{symbol}: {len(hit[0])} bars from cache {hit[1]}")
         return hit[0], "cache"
+    from orb.data.synthetic import generate_bars
+
     bars = generate_bars(symbol, first, last, config.data.interval_minutes, seed, calendar, universe)
     logger.info(f"{symbol}: generated {len(bars)} synthetic {interval} bars (seed {seed})")
     if cache_dir is not None and not bars.empty:

@@ -96,12 +96,11 @@ def history_needs(config: Config) -> dict[str, int]:
     return needs
 
 
-def spacing_minutes(bars: pd.DataFrame, sched: pd.DataFrame) -> int | None:
-    """The most common gap in minutes between consecutive bars of one session (None with too few bars)."""
-    if len(bars) < 2:
+def spacing_minutes(ns: np.ndarray, positions: np.ndarray) -> int | None:
+    """The most common gap in minutes between consecutive bars (stamps `ns`, session `positions` as
+    `assign_sessions` gives them) of one session (None with too few bars)."""
+    if len(ns) < 2:
         return None
-    positions = assign_sessions(pd.DatetimeIndex(bars.index), sched)
-    ns = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
     same = (positions[1:] == positions[:-1]) & (positions[1:] >= 0)
     gaps = np.diff(ns)[same] // 60_000_000_000
     gaps = gaps[gaps > 0]

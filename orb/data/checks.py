@@ -18,6 +18,7 @@ import pandas as pd
 from orb.errors import DataError
 
 BAD_BARS_REASON = "bad_bars"
+DAY_NS = 86_400_000_000_000
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,9 @@ class CheckResult:
 def _masks(bars: pd.DataFrame, sessions: np.ndarray, max_jump: float) -> dict[str, np.ndarray]:
     o, h, lo, c = (bars[col].to_numpy(dtype="float64") for col in ("open", "high", "low", "close"))
     v = bars["volume"].to_numpy()
-    prices = np.column_stack((o, h, lo, c))
     with np.errstate(invalid="ignore"):
-        finite = np.isfinite(prices).all(axis=1)
-        positive = (prices > 0).all(axis=1)
+        finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
+        positive = (o > 0) & (h > 0) & (lo > 0) & (c > 0)
         ohlc = finite & positive & ((lo > np.minimum(o, c)) | (np.maximum(o, c) > h))
         prev_close = np.concatenate(([np.nan], c[:-1]))
         same = np.concatenate(([False], sessions[1:] == sessions[:-1]))
@@ -71,15 +71,15 @@ def check_bars(bars: pd.DataFrame, timezone: str, max_jump: float = 0.5) -> Chec
     """Every problem in `bars` (the bar contract; sessions are exchange-local dates in `timezone`)."""
     if bars.empty:
         return CheckResult((), frozenset())
-    local_days = pd.DatetimeIndex(bars.index).tz_convert(timezone).normalize().tz_localize(None)
-    sessions = local_days.asi8
+    wall = pd.DatetimeIndex(bars.index).tz_convert(timezone).tz_localize(None).as_unit("ns").asi8
+    sessions = wall - wall % DAY_NS  # local midnight of each bar's day
     problems, bad = [], np.zeros(len(bars), dtype=bool)
     for kind, mask in _masks(bars, sessions, max_jump).items():
         if mask.any():
             stamps = tuple(pd.DatetimeIndex(bars.index[mask][:3]).tz_convert("UTC"))
             problems.append(BarProblem(kind, int(mask.sum()), stamps))
             bad |= mask
-    days = frozenset(d.date() for d in pd.DatetimeIndex(local_days[bad]).unique())
+    days = frozenset(d.date() for d in pd.DatetimeIndex(np.unique(sessions[bad]).view("datetime64[ns]")))
     return CheckResult(tuple(problems), days)
 
 

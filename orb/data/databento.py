@@ -28,11 +28,6 @@ from orb.errors import DataError, NoDataError, SourceUnavailableError
 
 KEY_ENV, URL_ENV = "DATABENTO_API_KEY", "ORB_DATABENTO_URL"
 SCHEMA = "ohlcv-1m"
-DBN_SUFFIXES = (".dbn.zst", ".dbn")
-
-
-def is_dbn(path: Path) -> bool:
-    return path.name.lower().endswith(DBN_SUFFIXES)
 
 
 def _import_databento():

@@ -22,12 +22,10 @@ from orb.data.bars import (
     PRICE_COLUMNS,
     history_needs,
     make_bars,
-    regular_hours,
     resample_bars,
     spacing_minutes,
     tidy_index,
 )
-from orb.data.databento import is_dbn, read_dbn_file
 from orb.data.filesniff import decide, step_minutes, to_bar_start_utc
 from orb.errors import DataError, NoDataError, RequestError
 from orb.sessions import assign_sessions, schedule
@@ -35,7 +33,12 @@ from orb.sessions import assign_sessions, schedule
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 TIME_NAMES = ("timestamp", "datetime", "date_time", "time", "date")
 NINJATRADER = re.compile(r"^\d{8} \d{6};")
+DBN_SUFFIXES = (".dbn.zst", ".dbn")
 FIX = "pass a CSV, Parquet or DBN file of bars, or a folder with SYMBOL.csv / SYMBOL.parquet files"
+
+
+def is_dbn(path: Path) -> bool:
+    return path.name.lower().endswith(DBN_SUFFIXES)
 
 
 def resolve_path(data_path: Path, symbol: str) -> Path:
@@ -92,6 +95,8 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
     """
     time_format = None
     if is_dbn(path):
+        from orb.data.databento import read_dbn_file  # imports requests: only for DBN files
+
         return read_dbn_file(path), None
     try:
         if SUFFIXES[path.suffix.lower()] == "parquet":
@@ -226,8 +231,10 @@ def load_file(
         first = first or (local.min() - pd.Timedelta(days=1)).date()
         last = last or local.max().date()
     sched = schedule(first or last, last or first, config.session.calendar)
-    native = spacing_minutes(regular_hours(table, sched), sched)
-    table = regular_hours(table, sched)
+    positions = assign_sessions(pd.DatetimeIndex(table.index), sched) if len(table) else np.zeros(0, "int64")
+    inside = positions >= 0
+    table, positions = table[inside], positions[inside]  # regular hours only
+    native = spacing_minutes(pd.DatetimeIndex(table.index).as_unit("ns").asi8, positions)
     if table.empty:
         covered = (
             f"{index[known].min():%Y-%m-%d} to {index[known].max():%Y-%m-%d}" if known.any() else "no dates"
@@ -242,7 +249,9 @@ def load_file(
     )
     bars, notes = _match_interval(bars, native, config, sched, path, symbol)
     warnings += notes
-    warnings += _warmup_note(bars, symbol, path, config, start, sched)
+    if notes:  # aggregated: new stamps
+        positions = assign_sessions(pd.DatetimeIndex(bars.index), sched)
+    warnings += _warmup_note(positions, symbol, path, config, start, sched)
     return bars, path, warnings
 
 
@@ -272,11 +281,14 @@ def _match_interval(bars, native, config, sched, path, symbol) -> tuple[pd.DataF
     ]
 
 
-def _warmup_note(bars, symbol, path, config, start, sched) -> list[str]:
+def _warmup_note(positions, symbol, path, config, start, sched) -> list[str]:
     """A warning when the file holds fewer sessions before `start` (default: its first session) than
-    the configured warm-up or than the settings needing history."""
-    positions = np.unique(assign_sessions(pd.DatetimeIndex(bars.index), sched))
-    days = sched.index[positions[positions >= 0]]
+    the configured warm-up or than the settings needing history (`positions`: the bars' sessions in
+    `sched`, in time order)."""
+    held = (
+        positions[np.concatenate(([True], positions[1:] != positions[:-1]))] if len(positions) else positions
+    )
+    days = sched.index[held[held >= 0]]
     present = int((days < pd.Timestamp(start)).sum()) if start is not None else 0
     needs = history_needs(config)
     longest = max(needs.values(), default=0)

@@ -6,6 +6,10 @@ close). A file holding regular hours only has one clear winner. A file with exte
 readings equally; then the opening minute decides: its volume is many times the pre-market minute before
 it only when the stamps are read the right way. Too few bars to tell: the explicit settings, else the
 exchange timezone and bar start, are used with a note naming the settings.
+
+A file with more than `SAMPLE_DAYS` days is scored on that many whole days spread evenly over it (the
+days are cut at a time of day outside regular hours under every reading, so no session is split); the
+note says so. When the sample holds too few regular-hours bars, every bar is scored.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from orb.sessions import assign_sessions, schedule
 AUTO = "auto"
 MIN_EVIDENCE_BARS = 120  # regular-hours bars needed before a reading counts as evidence
 SPIKE = np.log(2.0)  # the opening-minute volume must be >= 2x the minute before (median over sessions)
+SAMPLE_DAYS = 100  # larger files are scored on this many of their days
+DAY_NS = 86_400_000_000_000
 
 
 @dataclass(frozen=True)
@@ -48,13 +54,14 @@ class Reading:
 
 def step_minutes(stamps: pd.DatetimeIndex) -> int:
     """The most common gap in minutes between consecutive stamps of one day (1 when unknown)."""
-    ns = np.sort(stamps.as_unit("ns").asi8)
+    ns = stamps.as_unit("ns").asi8
+    if not (ns[1:] >= ns[:-1]).all():
+        ns = np.sort(ns)
     gaps = np.diff(ns) // 60_000_000_000
     gaps = gaps[(gaps > 0) & (gaps < 24 * 60)]
     if gaps.size == 0:
         return 1
-    values, counts = np.unique(gaps, return_counts=True)
-    return int(values[np.argmax(counts)])
+    return int(np.argmax(np.bincount(gaps)))  # the smallest of the most common gaps
 
 
 def to_bar_start_utc(stamps: pd.DatetimeIndex, timezone: str, label: str, step: int) -> pd.DatetimeIndex:
@@ -124,11 +131,19 @@ def decide(
     aware = stamps.tz is not None
     step = step_minutes(stamps)
     zones = ["aware"] if aware else list(dict.fromkeys([exchange_tz, "UTC"]))
-    readings = [
-        _reading(stamps, volume, tz, lab, step, calendar, exchange_tz)
-        for tz in zones
-        for lab in ("start", "end")
-    ]
+    keep, scope = _sample(stamps, zones, step, calendar)
+
+    def score(keep: np.ndarray | None) -> list[Reading]:
+        sub, vol = (stamps, volume) if keep is None else (stamps[keep], volume[keep])
+        return [
+            _reading(sub, vol, tz, lab, step, calendar, exchange_tz)
+            for tz in zones
+            for lab in ("start", "end")
+        ]
+
+    readings = score(keep)
+    if keep is not None and max(r.inside for r in readings) < MIN_EVIDENCE_BARS:
+        readings, scope = score(None), ""
     best = max(r.fit for r in readings)
     evidence = max(r.inside for r in readings) >= MIN_EVIDENCE_BARS
     sessions = max(r.sessions for r in readings)
@@ -144,7 +159,7 @@ def decide(
     if winner is None:
         if evidence and (wanted_tz is None or wanted_label is None):
             raise DataError(
-                f"--data file {path}: cannot tell how its stamps are meant ({_seen(contenders)}); "
+                f"--data file {path}: cannot tell how its stamps are meant ({_seen(contenders)}{scope}); "
                 f"set data.file_timezone (e.g. UTC or {exchange_tz}) and data.file_bar_label (start or end), "
                 f"or --tz and --bar-label"
             )
@@ -164,13 +179,64 @@ def decide(
             if value
         )
         raise DataError(
-            f"--data file {path}: {_evidence(winner)}, which means {winner.describe()}, but {given} is set; "
+            f"--data file {path}: {_evidence(winner)}{scope}, which means {winner.describe()}, "
+            f"but {given} is set; "
             f"use --tz {settle(winner.timezone)} --bar-label {winner.label} (or auto)"
         )
     if wanted_tz is not None and wanted_label is not None:
         return Decision(wanted_tz, wanted_label, None)
-    note = f"{path.name}: read as {winner.describe()} (auto: {_evidence(winner)})"
+    note = f"{path.name}: read as {winner.describe()} (auto: {_evidence(winner)}{scope})"
     return Decision(settle(winner.timezone), winner.label, note)
+
+
+def _sample(
+    stamps: pd.DatetimeIndex, zones: list[str], step: int, calendar: str
+) -> tuple[np.ndarray | None, str]:
+    """(mask of the bars of `SAMPLE_DAYS` whole days spread evenly over the file, ", scored on N of the
+    file's M days ..."), or (None, "") to score every bar: a small file, or no time of day lies outside
+    regular hours under every reading."""
+    ns = stamps.as_unit("ns").asi8
+    known = ~np.asarray(stamps.isna())
+    if not known.any():
+        return None, ""
+    lo, hi = ns[known].min(), ns[known].max()
+    if hi - lo < SAMPLE_DAYS * DAY_NS:
+        return None, ""
+    sched = schedule(
+        pd.Timestamp(lo).date() - pd.Timedelta(days=2),
+        pd.Timestamp(hi).date() + pd.Timedelta(days=2),
+        calendar,
+    )
+    if sched.empty:
+        return None, ""
+    busy = np.zeros(24 * 60, dtype=bool)  # minutes of the day (as the stamps are written) inside a session
+    for wall in ["UTC"] if "aware" in zones else zones:  # aware stamps: their UTC nanoseconds
+        opens = _minute_of_day(sched["open"], wall) - 2 * step
+        closes = _minute_of_day(sched["close"], wall) + 2 * step
+        for first, last in set(zip(opens.tolist(), closes.tolist(), strict=True)):
+            last += busy.size if last < first else 0  # a session across midnight on this wall clock
+            busy[np.arange(first, last + 1) % busy.size] = True
+    if busy.all():
+        return None, ""
+    day = (ns - int(np.argmin(busy)) * 60_000_000_000) // DAY_NS
+    held = day[known]
+    if (held[1:] >= held[:-1]).all():
+        days = held[np.concatenate(([True], held[1:] != held[:-1]))]
+    else:
+        days = np.unique(held)
+    if len(days) <= SAMPLE_DAYS:
+        return None, ""
+    picked = days[np.linspace(0, len(days) - 1, SAMPLE_DAYS).round().astype(np.int64)]
+    at = np.minimum(np.searchsorted(picked, day), len(picked) - 1)
+    return known & (
+        picked[at] == day
+    ), f", scored on {SAMPLE_DAYS} of the file's {len(days)} days, evenly spread"
+
+
+def _minute_of_day(stamps: pd.Series, wall: str) -> np.ndarray:
+    """Minutes after midnight of UTC `stamps` on the wall clock of timezone `wall`."""
+    local = pd.DatetimeIndex(stamps).tz_convert(wall).tz_localize(None).as_unit("ns").asi8
+    return (local % DAY_NS) // 60_000_000_000
 
 
 def _winner(contenders: list[Reading]) -> Reading | None:

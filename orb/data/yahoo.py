@@ -25,7 +25,6 @@ from orb.data.bars import (
     tidy_index,
 )
 from orb.data.cache import read_cached, write_cached
-from orb.data.vendor import is_connect_failure
 from orb.errors import DataError, NoDataError, RequestError, SourceUnavailableError
 from orb.schema import BAR_COLUMNS
 from orb.sessions import schedule, session_offset
@@ -169,6 +168,8 @@ def _fetch_chunk(
                     f"Yahoo's answer for {symbol} could not be read ({_one_line(exc)}); "
                     f"retry later, or use --data PATH or --synthetic"
                 ) from exc
+            from orb.data.vendor import is_connect_failure  # imports requests: only on a failure
+
             connect = is_connect_failure(exc)
             if (connect and connect_failures >= 1) or (not connect and attempt >= retries):
                 tries = connect_failures + 1 if connect else attempt + 1

@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -303,22 +304,29 @@ class PortfolioArtifacts:
 
 
 def write_backtest(folder: Path, art: BacktestArtifacts) -> None:
-    """The files of a backtest (run-format.md), manifest excluded."""
-    for sym, res in art.results.items():
-        write_parquet(res.trades, folder / L.symbol_file(sym, "trades"))
-        write_parquet(res.fills, folder / L.symbol_file(sym, "fills"))
-        write_parquet(res.equity, folder / L.symbol_file(sym, "equity"))
-        write_parquet(res.sessions, folder / L.symbol_file(sym, "sessions"))
-        write_parquet(res.events, folder / L.symbol_file(sym, "events"))
-        write_parquet(res.bars.reset_index(), folder / L.symbol_file(sym, "bars"), dictionary=False)
-        write_json(art.per_symbol[sym], folder / L.symbol_file(sym, "metrics"))
-    write_parquet(art.all_trades, folder / L.ALL_TRADES)
-    write_csv(art.all_trades, folder / L.ALL_TRADES_CSV)
-    write_parquet(art.combined_equity, folder / L.COMBINED_EQUITY)
-    write_json({"aggregate": art.aggregate, "per_symbol": art.per_symbol}, folder / L.METRICS)
-    write_json(art.config, folder / L.CONFIG)
-    if art.montecarlo is not None:
-        write_monte_carlo(art.montecarlo, folder)
+    """The files of a backtest (run-format.md), manifest excluded. The bars snapshots (the large files;
+    pyarrow releases the GIL while encoding) are written on a second thread meanwhile."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        snapshots = [
+            pool.submit(write_parquet, res.bars.reset_index(), folder / L.symbol_file(sym, "bars"), False)
+            for sym, res in art.results.items()
+        ]
+        for sym, res in art.results.items():
+            write_parquet(res.trades, folder / L.symbol_file(sym, "trades"))
+            write_parquet(res.fills, folder / L.symbol_file(sym, "fills"))
+            write_parquet(res.equity, folder / L.symbol_file(sym, "equity"))
+            write_parquet(res.sessions, folder / L.symbol_file(sym, "sessions"))
+            write_parquet(res.events, folder / L.symbol_file(sym, "events"))
+            write_json(art.per_symbol[sym], folder / L.symbol_file(sym, "metrics"))
+        write_parquet(art.all_trades, folder / L.ALL_TRADES)
+        write_csv(art.all_trades, folder / L.ALL_TRADES_CSV)
+        write_parquet(art.combined_equity, folder / L.COMBINED_EQUITY)
+        write_json({"aggregate": art.aggregate, "per_symbol": art.per_symbol}, folder / L.METRICS)
+        write_json(art.config, folder / L.CONFIG)
+        if art.montecarlo is not None:
+            write_monte_carlo(art.montecarlo, folder)
+        for done in snapshots:
+            done.result()  # re-raises a failed write
 
 
 def write_portfolio(folder: Path, art: PortfolioArtifacts) -> None:
