@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from orb.config import FACTOR_NAMES, Config, Direction, EntryMode, SameBar, StopMode, hhmm_minutes
-from orb.metrics import drawdowns
+from orb.metrics import MetricInputs, drawdowns
 from orb.prepare import Prepared, prepare
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
 
@@ -85,6 +85,14 @@ class EventLoopBacktest:
             return loop.results(p.bars.iloc[:0], lean=True)
         return loop.results(p.bars[p.ses >= first_reported] if first_reported else p.bars)
 
+    def measure(self, p: Prepared) -> MetricInputs:
+        """`run_prepared` for the metrics only (sweeps): the columns they read, no frames, no fills or
+        events recorded."""
+        loop = _Loop(self, p, record=False)
+        for s in range(p.first_reported, len(p.sessions.starts)):
+            loop.run_session(s)
+        return loop.metric_inputs()
+
     def prepare(
         self,
         bars: pd.DataFrame,
@@ -133,8 +141,9 @@ class SessionLoop:
 class _Loop:
     """Mutable state of one symbol's bar loop; produces the result frames."""
 
-    def __init__(self, bt: EventLoopBacktest, p: Prepared):
+    def __init__(self, bt: EventLoopBacktest, p: Prepared, record: bool = True):
         cfg = bt.config
+        self.record = record  # False: fills and events are not kept (`measure`)
         self.cfg = cfg
         self.symbol = bt.symbol
         self.o, self.h, self.lo, self.c, _ = p.arrays
@@ -306,7 +315,7 @@ class _Loop:
     def _event(self, s: int, i: int, side: int, reason: str, detail: str) -> None:
         """Record a blocked opportunity once per (session, side, reason) (strategy.md 9.12)."""
         key = (side, reason)
-        if key in self.logged:
+        if not self.record or key in self.logged:
             return
         self.logged.add(key)
         self.events.append((int(self.ts[i]), self.symbol, self.dates[s], SIDE_NAME[side], reason, detail))
@@ -491,7 +500,8 @@ class _Loop:
         self.equity += pnl
         self.cum_r += pnl / (pos.r_ps * pos.shares)
         ts = int(self.ts[i])
-        self.fills.append((pos.trade_id, self.symbol, ts, kind, price, qty, commission))
+        if self.record:
+            self.fills.append((pos.trade_id, self.symbol, ts, kind, price, qty, commission))
         self.equity_rows.append((ts, self.equity, self.cum_r))
 
     def _manage(self, s: int, i0: int, pos: _Position) -> int:
@@ -630,6 +640,25 @@ class _Loop:
         )
 
     # -- output frames --
+    def metric_inputs(self) -> MetricInputs:
+        """What `results` would give the metrics, straight from the rows (equity sorted by time, stable)."""
+        trades, rows = self.trades, self.equity_rows
+        eq_ns = np.array([row[0] for row in rows], dtype=np.int64)
+        order = np.argsort(eq_ns, kind="stable")
+        return MetricInputs(
+            entry_time=np.array([t["entry_time"] for t in trades], dtype=np.int64).view("M8[ns]"),
+            r_multiple=np.array([t["r_multiple"] for t in trades], dtype=np.float64),
+            net_pnl=np.array([t["net_pnl"] for t in trades], dtype=np.float64),
+            side=np.array([t["side"] for t in trades], dtype=object),
+            exit_reason=np.array([t["exit_reason"] for t in trades], dtype=object),
+            holding_minutes=np.array([t["holding_minutes"] for t in trades], dtype=np.float64),
+            equity_ns=eq_ns[order],
+            equity=np.array([row[1] for row in rows], dtype=np.float64)[order],
+            cum_r=np.array([row[2] for row in rows], dtype=np.float64)[order],
+            session_days=np.array([row[0] for row in self.session_rows], dtype="datetime64[D]"),
+            status=np.array([row[7] for row in self.session_rows], dtype=object),
+        )
+
     def results(self, bars: pd.DataFrame, lean: bool = False) -> BacktestResult:
         """The frames, with the same dtypes whether they hold rows or not (`lean`: fills and events empty)."""
         factor_cols = [f"factor_{name}" for name in FACTOR_NAMES]

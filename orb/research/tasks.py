@@ -20,7 +20,7 @@ import pandas as pd
 from orb.config import Config
 from orb.engine import EventLoopBacktest
 from orb.errors import OrbError
-from orb.metrics import aggregate_metrics, symbol_metrics
+from orb.metrics import aggregate_inputs, aggregate_metrics, metrics_of, symbol_metrics
 from orb.prepare import PreparedMemo
 from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
 
@@ -58,18 +58,28 @@ def evaluate(task: Task, bars: Bars) -> TaskResult:
     before the engine sees them, so nothing after `end` can influence the result.
 
     The preparation (sessions, opening ranges, daily values, flags) is shared with the other tasks of
-    this process whose config prepares the same way (`prepare_key`); only the metrics' frames are built."""
-    results = {}
-    for sym, sym_bars in bars.items():
-        prepared = _PREPARED.get(task.config, sym, sym_bars, task.start, task.end)
-        results[sym] = EventLoopBacktest(task.config, sym).run_prepared(prepared, lean=True)
-    per_symbol = {sym: symbol_metrics(res, task.config) for sym, res in results.items()}
-    frames = (
-        {sym: Frames(res.trades, res.equity, res.sessions) for sym, res in results.items()}
-        if task.keep_frames
-        else None
-    )
-    return TaskResult(task.index, per_symbol, aggregate_metrics(results, task.config), frames)
+    this process whose config prepares the same way (`prepare_key`); without `keep_frames` no frame is
+    built, the metrics read the loop's rows."""
+    cfg = task.config
+    prepared = {
+        sym: _PREPARED.get(cfg, sym, sym_bars, task.start, task.end) for sym, sym_bars in bars.items()
+    }
+    if task.keep_frames:
+        results = {sym: EventLoopBacktest(cfg, sym).run_prepared(p, lean=True) for sym, p in prepared.items()}
+        frames = {sym: Frames(res.trades, res.equity, res.sessions) for sym, res in results.items()}
+        per_symbol = {sym: symbol_metrics(res, cfg) for sym, res in results.items()}
+        return TaskResult(task.index, per_symbol, aggregate_metrics(results, cfg), frames)
+    inputs = {sym: EventLoopBacktest(cfg, sym).measure(p) for sym, p in prepared.items()}
+    kw = {
+        "periods_per_year": cfg.metrics.periods_per_year,
+        "risk_free_rate": cfg.metrics.risk_free_rate,
+        "timezone": cfg.session.timezone,
+    }
+    capital = cfg.risk.initial_capital
+    per_symbol = {sym: metrics_of(x, initial_capital=capital, **kw) for sym, x in inputs.items()}
+    combined = aggregate_inputs(inputs, capital)
+    aggregate = metrics_of(combined, initial_capital=capital * len(inputs), symbols=list(inputs), **kw)
+    return TaskResult(task.index, per_symbol, aggregate, None)
 
 
 _PREPARED = PreparedMemo()
