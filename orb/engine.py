@@ -367,6 +367,8 @@ class _Loop:
             i = t
             sides = [side for side, ok in ((LONG, self.opp_long[k]), (SHORT, self.opp_short[k])) if ok]
             block = self._governance_block(self.opp_minute[k])
+            if block and not self.record:
+                break  # each rule of _governance_block holds to the session's end: only events would follow
             if not block and len(sides) == 2:
                 block = "ambiguous_bar"  # both armed sides touched: the bar is skipped
             if block:
@@ -396,6 +398,8 @@ class _Loop:
             i = t
             side = LONG if self.opp_long[k] else SHORT
             block = self._governance_block(self.opp_minute[k])
+            if block and not self.record:
+                break  # as in stop mode: no entry can follow
             if block:
                 self._event(s, i, side, block, f"{SIDE_NAME[side]} close signal")
                 i += 1
