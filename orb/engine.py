@@ -600,12 +600,19 @@ class _Loop:
             day.full_stops += 1
         elif r > 0:
             day.full_stops = 0
+        entry_time, exit_time = int(self.ts[i0]), int(self.ts[i1])
+        holding = (exit_time - entry_time) / 60e9
+        if not self.record:  # `measure`: only what the metrics read (metric_inputs)
+            self.trades.append(
+                {"entry_time": entry_time, "r_multiple": r, "net_pnl": net, "side": SIDE_NAME[pos.side],
+                 "exit_reason": reason, "holding_minutes": holding}
+            )  # fmt: skip
+            return
         legs = {kind: price for kind, price, _ in pos.initial_legs}
         # MFE/MAE from the bars while open, entry and exit bars included (strategy.md 5).
         hi, lw = self.h[i0 : i1 + 1].max(), self.lo[i0 : i1 + 1].min()
         mfe, mae = (hi - pos.entry, lw - pos.entry) if pos.side == LONG else (pos.entry - lw, pos.entry - hi)
         mfe, mae = max(mfe, 0.0), min(mae, 0.0)  # the entry fill itself is an excursion of 0
-        entry_time, exit_time = int(self.ts[i0]), int(self.ts[i1])
         self.trades.append(
             {
                 "trade_id": pos.trade_id,
@@ -633,7 +640,7 @@ class _Loop:
                 "gross_r": pos.gross / initial_risk,
                 "mfe_r": mfe / pos.r_ps,
                 "mae_r": mae / pos.r_ps,
-                "holding_minutes": (exit_time - entry_time) / 60e9,
+                "holding_minutes": holding,
                 "or_high": S.or_high[s],
                 "or_low": S.or_low[s],
                 "or_minutes": int(S.or_minutes[s]),
