@@ -172,6 +172,8 @@ class _Loop:
         self.pivot = cfg.confluence.price_action.pivot_len
         conf = cfg.confluence
         self.factors = [(name, getattr(conf, name)) for name in FACTOR_NAMES]
+        # (session, bar, side) -> _confluence's answer, shared by the loops on `p` with this confluence
+        self.scored = p.derived.setdefault(("confluence", conf.model_dump_json()), {})
         key = ("opportunities", cfg.entry.mode, cfg.entry.direction, cfg.session.timezone)
         if key not in p.derived:
             p.derived[key] = self._find_opportunities()
@@ -260,6 +262,15 @@ class _Loop:
         return flags
 
     def _confluence(self, s: int, e: int, side: int) -> tuple[bool, float, dict[str, int]]:
+        """(allowed, score, flags) of an entry on `side` with data up to the close of bar e; the flags are
+        shared (read only)."""
+        key = (s, e, side)
+        found = self.scored.get(key)
+        if found is None:
+            found = self.scored[key] = self._score(s, e, side)
+        return found
+
+    def _score(self, s: int, e: int, side: int) -> tuple[bool, float, dict[str, int]]:
         conf = self.cfg.confluence
         raw = self._flags(s, e, side)
         flags = {name: raw[name] if factor.enabled else 0 for name, factor in self.factors}
