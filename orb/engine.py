@@ -664,9 +664,13 @@ class _Loop:
     # -- output frames --
     def metric_inputs(self) -> MetricInputs:
         """What `results` would give the metrics, straight from the rows (equity sorted by time, stable)."""
-        trades, rows = self.trades, self.equity_rows
-        eq_ns = np.array([row[0] for row in rows], dtype=np.int64)
-        order = np.argsort(eq_ns, kind="stable")
+        trades = self.trades
+        columns = list(zip(*self.equity_rows, strict=True)) or [(), (), ()]
+        ts, equity, cum_r = (
+            np.array(c, dtype=t) for c, t in zip(columns, (np.int64, float, float), strict=True)
+        )
+        order = np.argsort(ts, kind="stable")
+        days = np.array([row[0].toordinal() for row in self.session_rows], dtype=np.int64) - _EPOCH_ORDINAL
         return MetricInputs(
             entry_time=np.array([t["entry_time"] for t in trades], dtype=np.int64).view("M8[ns]"),
             r_multiple=np.array([t["r_multiple"] for t in trades], dtype=np.float64),
@@ -674,10 +678,10 @@ class _Loop:
             side=np.array([t["side"] for t in trades], dtype=object),
             exit_reason=np.array([t["exit_reason"] for t in trades], dtype=object),
             holding_minutes=np.array([t["holding_minutes"] for t in trades], dtype=np.float64),
-            equity_ns=eq_ns[order],
-            equity=np.array([row[1] for row in rows], dtype=np.float64)[order],
-            cum_r=np.array([row[2] for row in rows], dtype=np.float64)[order],
-            session_days=np.array([row[0] for row in self.session_rows], dtype="datetime64[D]"),
+            equity_ns=ts[order],
+            equity=equity[order],
+            cum_r=cum_r[order],
+            session_days=days.view("M8[D]"),
             status=np.array([row[7] for row in self.session_rows], dtype=object),
         )
 
@@ -717,6 +721,7 @@ class _Loop:
 
 
 _TIME = "datetime64[ns, UTC]"
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # datetime64[D] counts days from it
 _NAT = np.iinfo(np.int64).min  # int64 ns that pandas reads as NaT
 
 

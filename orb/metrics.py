@@ -159,7 +159,8 @@ def metrics_of(
 
     order = np.argsort(x.equity_ns, kind="stable")
     eq = x.equity[order]
-    eq_days = _days(pd.DatetimeIndex(x.equity_ns[order], tz="UTC").tz_convert(timezone).tz_localize(None))
+    local = pd.DatetimeIndex(x.equity_ns[order], tz="UTC").tz_convert(timezone).tz_localize(None)
+    eq_days = local.to_numpy().astype("datetime64[D]")  # what _days gives, without its conversions
     session_days = x.session_days
     days = np.union1d(session_days, eq_days)
 
