@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from orb.config import FACTOR_NAMES, Config, Direction, EntryMode, SameBar, StopMode, hhmm_minutes
-from orb.metrics import drawdowns
+from orb.metrics import MetricInputs, drawdowns
 from orb.prepare import Prepared, prepare
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
 
@@ -85,6 +85,14 @@ class EventLoopBacktest:
             return loop.results(p.bars.iloc[:0], lean=True)
         return loop.results(p.bars[p.ses >= first_reported] if first_reported else p.bars)
 
+    def measure(self, p: Prepared) -> MetricInputs:
+        """`run_prepared` for the metrics only (sweeps): the columns they read, no frames, no fills or
+        events recorded."""
+        loop = _Loop(self, p, record=False)
+        for s in range(p.first_reported, len(p.sessions.starts)):
+            loop.run_session(s)
+        return loop.metric_inputs()
+
     def prepare(
         self,
         bars: pd.DataFrame,
@@ -133,8 +141,9 @@ class SessionLoop:
 class _Loop:
     """Mutable state of one symbol's bar loop; produces the result frames."""
 
-    def __init__(self, bt: EventLoopBacktest, p: Prepared):
+    def __init__(self, bt: EventLoopBacktest, p: Prepared, record: bool = True):
         cfg = bt.config
+        self.record = record  # False: fills and events are not kept (`measure`)
         self.cfg = cfg
         self.symbol = bt.symbol
         self.o, self.h, self.lo, self.c, _ = p.arrays
@@ -163,6 +172,8 @@ class _Loop:
         self.pivot = cfg.confluence.price_action.pivot_len
         conf = cfg.confluence
         self.factors = [(name, getattr(conf, name)) for name in FACTOR_NAMES]
+        # (session, bar, side) -> _confluence's answer, shared by the loops on `p` with this confluence
+        self.scored = p.derived.setdefault(("confluence", conf.model_dump_json()), {})
         key = ("opportunities", cfg.entry.mode, cfg.entry.direction, cfg.session.timezone)
         if key not in p.derived:
             p.derived[key] = self._find_opportunities()
@@ -251,6 +262,15 @@ class _Loop:
         return flags
 
     def _confluence(self, s: int, e: int, side: int) -> tuple[bool, float, dict[str, int]]:
+        """(allowed, score, flags) of an entry on `side` with data up to the close of bar e; the flags are
+        shared (read only)."""
+        key = (s, e, side)
+        found = self.scored.get(key)
+        if found is None:
+            found = self.scored[key] = self._score(s, e, side)
+        return found
+
+    def _score(self, s: int, e: int, side: int) -> tuple[bool, float, dict[str, int]]:
         conf = self.cfg.confluence
         raw = self._flags(s, e, side)
         flags = {name: raw[name] if factor.enabled else 0 for name, factor in self.factors}
@@ -306,7 +326,7 @@ class _Loop:
     def _event(self, s: int, i: int, side: int, reason: str, detail: str) -> None:
         """Record a blocked opportunity once per (session, side, reason) (strategy.md 9.12)."""
         key = (side, reason)
-        if key in self.logged:
+        if not self.record or key in self.logged:
             return
         self.logged.add(key)
         self.events.append((int(self.ts[i]), self.symbol, self.dates[s], SIDE_NAME[side], reason, detail))
@@ -358,6 +378,8 @@ class _Loop:
             i = t
             sides = [side for side, ok in ((LONG, self.opp_long[k]), (SHORT, self.opp_short[k])) if ok]
             block = self._governance_block(self.opp_minute[k])
+            if block and not self.record:
+                break  # each rule of _governance_block holds to the session's end: only events would follow
             if not block and len(sides) == 2:
                 block = "ambiguous_bar"  # both armed sides touched: the bar is skipped
             if block:
@@ -387,6 +409,8 @@ class _Loop:
             i = t
             side = LONG if self.opp_long[k] else SHORT
             block = self._governance_block(self.opp_minute[k])
+            if block and not self.record:
+                break  # as in stop mode: no entry can follow
             if block:
                 self._event(s, i, side, block, f"{SIDE_NAME[side]} close signal")
                 i += 1
@@ -491,7 +515,8 @@ class _Loop:
         self.equity += pnl
         self.cum_r += pnl / (pos.r_ps * pos.shares)
         ts = int(self.ts[i])
-        self.fills.append((pos.trade_id, self.symbol, ts, kind, price, qty, commission))
+        if self.record:
+            self.fills.append((pos.trade_id, self.symbol, ts, kind, price, qty, commission))
         self.equity_rows.append((ts, self.equity, self.cum_r))
 
     def _manage(self, s: int, i0: int, pos: _Position) -> int:
@@ -586,12 +611,19 @@ class _Loop:
             day.full_stops += 1
         elif r > 0:
             day.full_stops = 0
+        entry_time, exit_time = int(self.ts[i0]), int(self.ts[i1])
+        holding = (exit_time - entry_time) / 60e9
+        if not self.record:  # `measure`: only what the metrics read (metric_inputs)
+            self.trades.append(
+                {"entry_time": entry_time, "r_multiple": r, "net_pnl": net, "side": SIDE_NAME[pos.side],
+                 "exit_reason": reason, "holding_minutes": holding}
+            )  # fmt: skip
+            return
         legs = {kind: price for kind, price, _ in pos.initial_legs}
         # MFE/MAE from the bars while open, entry and exit bars included (strategy.md 5).
         hi, lw = self.h[i0 : i1 + 1].max(), self.lo[i0 : i1 + 1].min()
         mfe, mae = (hi - pos.entry, lw - pos.entry) if pos.side == LONG else (pos.entry - lw, pos.entry - hi)
         mfe, mae = max(mfe, 0.0), min(mae, 0.0)  # the entry fill itself is an excursion of 0
-        entry_time, exit_time = int(self.ts[i0]), int(self.ts[i1])
         self.trades.append(
             {
                 "trade_id": pos.trade_id,
@@ -619,7 +651,7 @@ class _Loop:
                 "gross_r": pos.gross / initial_risk,
                 "mfe_r": mfe / pos.r_ps,
                 "mae_r": mae / pos.r_ps,
-                "holding_minutes": (exit_time - entry_time) / 60e9,
+                "holding_minutes": holding,
                 "or_high": S.or_high[s],
                 "or_low": S.or_low[s],
                 "or_minutes": int(S.or_minutes[s]),
@@ -630,6 +662,29 @@ class _Loop:
         )
 
     # -- output frames --
+    def metric_inputs(self) -> MetricInputs:
+        """What `results` would give the metrics, straight from the rows (equity sorted by time, stable)."""
+        trades = self.trades
+        columns = list(zip(*self.equity_rows, strict=True)) or [(), (), ()]
+        ts, equity, cum_r = (
+            np.array(c, dtype=t) for c, t in zip(columns, (np.int64, float, float), strict=True)
+        )
+        order = np.argsort(ts, kind="stable")
+        days = np.array([row[0].toordinal() for row in self.session_rows], dtype=np.int64) - _EPOCH_ORDINAL
+        return MetricInputs(
+            entry_time=np.array([t["entry_time"] for t in trades], dtype=np.int64).view("M8[ns]"),
+            r_multiple=np.array([t["r_multiple"] for t in trades], dtype=np.float64),
+            net_pnl=np.array([t["net_pnl"] for t in trades], dtype=np.float64),
+            side=np.array([t["side"] for t in trades], dtype=object),
+            exit_reason=np.array([t["exit_reason"] for t in trades], dtype=object),
+            holding_minutes=np.array([t["holding_minutes"] for t in trades], dtype=np.float64),
+            equity_ns=ts[order],
+            equity=equity[order],
+            cum_r=cum_r[order],
+            session_days=days.view("M8[D]"),
+            status=np.array([row[7] for row in self.session_rows], dtype=object),
+        )
+
     def results(self, bars: pd.DataFrame, lean: bool = False) -> BacktestResult:
         """The frames, with the same dtypes whether they hold rows or not (`lean`: fills and events empty)."""
         factor_cols = [f"factor_{name}" for name in FACTOR_NAMES]
@@ -666,6 +721,7 @@ class _Loop:
 
 
 _TIME = "datetime64[ns, UTC]"
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # datetime64[D] counts days from it
 _NAT = np.iinfo(np.int64).min  # int64 ns that pandas reads as NaT
 
 

@@ -46,7 +46,9 @@ row), so days without trades return 0; the first day's return is against initial
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,6 +78,44 @@ def drawdowns(equity_values, cum_r, initial_equity: float | None = None) -> tupl
     return (eq / peak - 1.0) * 100.0, r - np.maximum.accumulate(np.maximum(r, 0.0))
 
 
+@dataclass(frozen=True)
+class MetricInputs:
+    """The columns the metrics read, as arrays in table order (TRADE_INPUTS, EQUITY_INPUTS,
+    SESSION_INPUTS): what `compute_metrics` takes from its frames, or a loop gives without building them."""
+
+    entry_time: np.ndarray  # datetime64[ns] (UTC)
+    r_multiple: np.ndarray  # float64
+    net_pnl: np.ndarray  # float64
+    side: np.ndarray  # str
+    exit_reason: np.ndarray  # str
+    holding_minutes: np.ndarray  # float64
+    equity_ns: np.ndarray  # int64 ns since the epoch (UTC)
+    equity: np.ndarray  # float64
+    cum_r: np.ndarray  # float64
+    session_days: np.ndarray  # datetime64[D]
+    status: np.ndarray  # str
+
+
+def metric_inputs(trades: pd.DataFrame, equity: pd.DataFrame, sessions: pd.DataFrame) -> MetricInputs:
+    """The metric inputs of run-format.md frames (only the columns the metrics read)."""
+    trades = _inputs(trades, TRADE_INPUTS, "trades")
+    equity = _inputs(equity, EQUITY_INPUTS, "equity")
+    sessions = _inputs(sessions, SESSION_INPUTS, "sessions")
+    return MetricInputs(
+        entry_time=pd.to_datetime(trades["entry_time"], utc=True).to_numpy(),
+        r_multiple=trades["r_multiple"].to_numpy(dtype=float),
+        net_pnl=trades["net_pnl"].to_numpy(dtype=float),
+        side=trades["side"].astype(str).to_numpy(),
+        exit_reason=trades["exit_reason"].astype(str).dropna().to_numpy(),
+        holding_minutes=trades["holding_minutes"].to_numpy(dtype=float),
+        equity_ns=pd.DatetimeIndex(pd.to_datetime(equity["timestamp"], utc=True)).as_unit("ns").asi8,
+        equity=equity["equity"].to_numpy(dtype=float),
+        cum_r=equity["cum_r"].to_numpy(dtype=float),
+        session_days=_days(sessions["session_date"]),
+        status=sessions["status"].astype(str).to_numpy(),
+    )
+
+
 def compute_metrics(
     trades: pd.DataFrame,
     equity: pd.DataFrame,
@@ -93,35 +133,51 @@ def compute_metrics(
     are then all symbols' rows and `equity` the combined equity with `initial_capital` the sum of capitals.
     `timezone` is the exchange timezone giving the local date of equity rows.
     """
-    trades = _inputs(trades, TRADE_INPUTS, "trades")
-    equity = _inputs(equity, EQUITY_INPUTS, "equity")
-    sessions = _inputs(sessions, SESSION_INPUTS, "sessions")
+    return metrics_of(
+        metric_inputs(trades, equity, sessions),
+        initial_capital=initial_capital,
+        periods_per_year=periods_per_year,
+        risk_free_rate=risk_free_rate,
+        symbols=symbols,
+        timezone=timezone,
+    )
 
-    values = _trade_metrics(trades)
-    net_pnl = float(trades["net_pnl"].to_numpy(dtype=float).sum())
+
+def metrics_of(
+    x: MetricInputs,
+    *,
+    initial_capital: float,
+    periods_per_year: int,
+    risk_free_rate: float,
+    symbols: list[str] | None = None,
+    timezone: str = "America/New_York",
+) -> dict:
+    """`compute_metrics` of inputs already taken from the frames."""
+    values = _trade_metrics(x)
+    net_pnl = float(x.net_pnl.sum())
     final_equity = initial_capital + net_pnl
 
-    ts = pd.DatetimeIndex(pd.to_datetime(equity["timestamp"], utc=True))
-    order = np.argsort(ts.asi8, kind="stable")
-    eq = equity["equity"].to_numpy(dtype=float)[order]
-    eq_days = _days(ts[order].tz_convert(timezone).tz_localize(None))
-    session_days = _days(sessions["session_date"])
+    order = np.argsort(x.equity_ns, kind="stable")
+    eq = x.equity[order]
+    local = pd.DatetimeIndex(x.equity_ns[order], tz="UTC").tz_convert(timezone).tz_localize(None)
+    eq_days = local.to_numpy().astype("datetime64[D]")  # what _days gives, without its conversions
+    session_days = x.session_days
     days = np.union1d(session_days, eq_days)
 
-    dd_pct, dd_r = drawdowns(eq, equity["cum_r"].to_numpy(dtype=float)[order], initial_equity=initial_capital)
+    dd_pct, dd_r = drawdowns(eq, x.cum_r[order], initial_equity=initial_capital)
     max_dd_pct = float(dd_pct.min()) if len(eq) else 0.0
     cagr = _cagr(final_equity / initial_capital, days)
     sharpe, sortino = _sharpe_sortino(
         _daily_returns(eq, eq_days, days, initial_capital), periods_per_year, risk_free_rate
     )
 
-    status = sessions["status"].astype(str).to_numpy()
+    status = x.status
     unique_days, inverse = np.unique(session_days, return_inverse=True)
     rows_per_day = np.bincount(inverse, minlength=len(unique_days))
     traded_per_day = np.bincount(inverse, weights=status == "traded", minlength=len(unique_days))
     skipped_per_day = np.bincount(inverse, weights=status == "skipped", minlength=len(unique_days))
     active_sessions = int((status != "skipped").sum())
-    holding = float(trades["holding_minutes"].to_numpy(dtype=float).sum())
+    holding = float(x.holding_minutes.sum())
 
     values.update(
         max_drawdown_r=float(dd_r.min()) if len(eq) else 0.0,
@@ -161,16 +217,16 @@ def _inputs(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> pd.Data
     return frame
 
 
-def _trade_metrics(trades: pd.DataFrame) -> dict:
-    order = np.argsort(pd.to_datetime(trades["entry_time"], utc=True).to_numpy(), kind="stable")
-    r = trades["r_multiple"].to_numpy(dtype=float)[order]
-    pnl = trades["net_pnl"].to_numpy(dtype=float)
-    side = trades["side"].astype(str).to_numpy()[order]
+def _trade_metrics(x: MetricInputs) -> dict:
+    order = np.argsort(x.entry_time, kind="stable")
+    r = x.r_multiple[order]
+    pnl = x.net_pnl
+    side = x.side[order]
     n = len(r)
     win, loss = r > 0, r < 0
     long, short = side == "long", side == "short"
     gross_loss = -pnl[pnl < 0].sum()
-    reasons = trades["exit_reason"].astype(str).value_counts()
+    reasons = Counter(x.exit_reason.tolist())
     return {
         "total_trades": n,
         "winning_trades": int(win.sum()),
@@ -188,12 +244,12 @@ def _trade_metrics(trades: pd.DataFrame) -> dict:
         "largest_loser_r": float(r[loss].min()) if loss.any() else None,
         "max_consecutive_wins": _longest_run(win),
         "max_consecutive_losses": _longest_run(loss),
-        "avg_holding_minutes": _mean(trades["holding_minutes"].to_numpy(dtype=float)),
+        "avg_holding_minutes": _mean(x.holding_minutes),
         "long_trades": int(long.sum()),
         "short_trades": int(short.sum()),
         "long_win_rate": _ratio((win & long).sum(), long.sum()),
         "short_win_rate": _ratio((win & short).sum(), short.sum()),
-        "exit_reasons": {str(k): int(reasons[k]) for k in sorted(reasons.index)},
+        "exit_reasons": {str(k): int(reasons[k]) for k in sorted(reasons)},
     }
 
 
@@ -289,18 +345,18 @@ def _json_safe(value):
 def combine_equity(equities: Mapping[str, pd.DataFrame], initial_capital: float) -> pd.DataFrame:
     """Sum of symbol equities (and cum_r) over the union of timestamps, each carried forward
     (strategy.md 7); a symbol counts its initial capital before its first row."""
-    ns = {sym: pd.DatetimeIndex(eq["timestamp"]).as_unit("ns").asi8 for sym, eq in equities.items()}
-    stamps = np.unique(np.concatenate(list(ns.values())))
-    total_eq = np.zeros(len(stamps))
-    total_r = np.zeros(len(stamps))
-    for sym, eq in equities.items():
-        # the last row at or before each stamp (rows are sorted by time; ties keep the latest)
-        pos = np.searchsorted(ns[sym], stamps, side="right") - 1
-        has = pos >= 0
-        total_eq += np.where(has, eq["equity"].to_numpy()[np.maximum(pos, 0)], initial_capital)
-        total_r += np.where(has, eq["cum_r"].to_numpy()[np.maximum(pos, 0)], 0.0)
-    capital = initial_capital * len(equities)
-    dd_pct, dd_r = drawdowns(total_eq, total_r, initial_equity=capital)
+    stamps, total_eq, total_r = _combined(
+        [
+            (
+                pd.DatetimeIndex(eq["timestamp"]).as_unit("ns").asi8,
+                eq["equity"].to_numpy(),
+                eq["cum_r"].to_numpy(),
+            )
+            for eq in equities.values()
+        ],
+        initial_capital,
+    )
+    dd_pct, dd_r = drawdowns(total_eq, total_r, initial_equity=initial_capital * len(equities))
     return pd.DataFrame(
         {
             "timestamp": pd.to_datetime(stamps, utc=True),
@@ -310,6 +366,38 @@ def combine_equity(equities: Mapping[str, pd.DataFrame], initial_capital: float)
             "drawdown_r": dd_r,
         }
     )
+
+
+def _combined(curves: list[tuple[np.ndarray, np.ndarray, np.ndarray]], initial_capital: float):
+    """(stamps, equity, cum_r) of `combine_equity` from each symbol's (ns, equity, cum_r) sorted by time."""
+    stamps = np.unique(np.concatenate([ns for ns, _, _ in curves]))
+    total_eq = np.zeros(len(stamps))
+    total_r = np.zeros(len(stamps))
+    for ns, equity, cum_r in curves:
+        # the last row at or before each stamp (rows are sorted by time; ties keep the latest)
+        pos = np.searchsorted(ns, stamps, side="right") - 1
+        has = pos >= 0
+        total_eq += np.where(has, equity[np.maximum(pos, 0)], initial_capital)
+        total_r += np.where(has, cum_r[np.maximum(pos, 0)], 0.0)
+    return stamps, total_eq, total_r
+
+
+def aggregate_inputs(inputs: Mapping[str, MetricInputs], initial_capital: float) -> MetricInputs:
+    """The aggregate's inputs from each symbol's (equity rows sorted by time): all trades and sessions in
+    symbol order, the combined equity (`combine_equity`)."""
+    parts = list(inputs.values())
+    stamps, total_eq, total_r = _combined([(x.equity_ns, x.equity, x.cum_r) for x in parts], initial_capital)
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(x, name) for x in parts])
+
+    return MetricInputs(
+        **{name: joined(name) for name in ("entry_time", "r_multiple", "net_pnl", "side", "exit_reason",
+                                          "holding_minutes", "session_days", "status")},
+        equity_ns=stamps,
+        equity=total_eq,
+        cum_r=total_r,
+    )  # fmt: skip
 
 
 def symbol_metrics(result: BacktestResult, cfg: Config) -> dict:

@@ -6,6 +6,7 @@ it derives for an entry rule on that `Prepared`; both must be invisible in the r
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -14,6 +15,7 @@ import pytest
 from orb.config import load_config, with_overrides
 from orb.data.synthetic import generate_bars
 from orb.engine import EventLoopBacktest
+from orb.metrics import aggregate_inputs, aggregate_metrics, metrics_of, symbol_metrics
 from orb.prepare import PreparedMemo, prepare_key
 
 START, END = date(2023, 3, 1), date(2023, 6, 30)
@@ -82,3 +84,31 @@ def test_the_memo_keeps_windows_and_bars_apart(bars) -> None:
     assert a is not b and b.sessions.dates[-1] == pd.Timestamp("2023-05-31")
     assert memo.get(BASE, "QQQ", bars, START, END) is not a
     assert memo.get(BASE, "SPY", bars.copy(), START, END) is not a  # another bars object
+
+
+def test_measure_gives_the_metrics_of_the_full_frames(bars) -> None:
+    """`measure` (sweeps: no frames, no fills or events, a session ends at its first governance block)
+    gives exactly the metrics of the frames of a full run, per symbol and aggregated, whichever config
+    ran on the shared `Prepared` before it."""
+    configs = [with_overrides(BASE, o) for o in [*SAME_PREPARATION, {"entry.mode": "or_candle"}]]
+    configs += [with_overrides(BASE, {"orb.base_minutes": 5, "governance.max_daily_loss_r": 1.0})]
+    other = bars.iloc[3000:]  # a second symbol with fewer sessions
+    memo = PreparedMemo()
+    kw = {"periods_per_year": 252, "risk_free_rate": 0.0, "timezone": BASE.session.timezone}
+    for cfg in configs:
+        full = {
+            sym: EventLoopBacktest(cfg, sym).run(b, START, END) for sym, b in (("SPY", bars), ("QQQ", other))
+        }
+        inputs = {
+            sym: EventLoopBacktest(cfg, sym).measure(memo.get(cfg, sym, b, START, END))
+            for sym, b in (("SPY", bars), ("QQQ", other))
+        }
+        assert len(full["SPY"].trades) > 0
+        capital = cfg.risk.initial_capital
+        for sym, res in full.items():
+            assert json.dumps(metrics_of(inputs[sym], initial_capital=capital, **kw)) == json.dumps(
+                symbol_metrics(res, cfg)
+            )
+        combined = aggregate_inputs(inputs, capital)
+        ours = metrics_of(combined, initial_capital=2 * capital, symbols=list(inputs), **kw)
+        assert json.dumps(ours) == json.dumps(aggregate_metrics(full, cfg))
