@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = (
     "orb.config",
     "orb.engine",
+    "orb.loop",
+    "orb.loop_rows",
     "orb.indicators",
     "orb.sessions",
     "orb.metrics",
