@@ -1,4 +1,10 @@
-"""Test-wide guards: no test may reach the network (Yahoo included); loopback stays open."""
+"""Test-wide guards: no test may reach the network (Yahoo included); loopback stays open.
+
+Hypothesis profiles: `default` is derandomized (each test draws the same examples on every run, so a
+fresh-clone CI run is reproducible; no example database), `explore` (HYPOTHESIS_PROFILE=explore) is random,
+keeps failures in .hypothesis/ and multiplies every test's budget by HYPOTHESIS_EXPLORE_SCALE (default 10)
+through hypothesis_budget.examples. Neither has a deadline: wall time on a shared machine is not a property.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,23 @@ import os
 import socket
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis_budget import EXPLORE_SCALE
 
 os.environ.setdefault("YF_DISABLE_CURL_CFFI", "1")  # yfinance over requests, so HTTP can be replayed
 os.environ.setdefault("ORB_JOB_WORKERS", "0")  # API apps start no job workers unless a test asks
+
+settings.register_profile("default", derandomize=True, deadline=None)
+settings.register_profile(
+    "explore",
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
+    deadline=None,
+    max_examples=100 * EXPLORE_SCALE,
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _real_connect = socket.socket.connect
 _LOOPBACK = ("127.", "::1", "localhost")

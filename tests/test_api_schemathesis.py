@@ -12,6 +12,7 @@ import shutil
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis_budget import examples
 from run_fixtures import runner_run
 
 from orb.api import create_app
@@ -33,6 +34,6 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case):
     case.call_and_validate()

@@ -13,6 +13,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from orb.config import load_config
 from orb.data import load_symbol
@@ -161,7 +162,9 @@ def bar_frames(draw):
     return make_bars(pd.DatetimeIndex(stamps), opens, highs, lows, closes, volume)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(bars=bar_frames())
 def test_any_valid_bar_frame_round_trips_through_the_cache_identically(tmp_path_factory, bars):
     root = tmp_path_factory.mktemp("cache")

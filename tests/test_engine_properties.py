@@ -13,13 +13,14 @@ import pytest
 from candles import TZ, sessions_from
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from orb.config import hhmm_minutes, load_config, with_overrides
 from orb.engine import EventLoopBacktest
 from orb.sessions import schedule
 
 GRID = 0.05
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIRST_DAYS = (
     "2024-03-04",
     "2024-11-25",
@@ -227,7 +228,7 @@ def test_truncating_the_data_keeps_earlier_decisions(bars, overrides, data) -> N
     )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(bars=markets(), overrides=OVERRIDES)
 def test_same_input_same_output(bars, overrides) -> None:
     _, first = run(overrides, bars)

@@ -14,6 +14,7 @@ import shutil
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis_budget import examples
 from run_fixtures import runner_run
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -47,7 +48,7 @@ def test_job_and_registry_routes_conform_to_their_schema(operations):
 
 def _fuzz(op, excluded: list) -> None:
     @given(case=op.as_strategy())
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples(25), deadline=None, suppress_health_check=list(HealthCheck))
     def check(case):
         case.call_and_validate(base_url="http://127.0.0.1", excluded_checks=excluded)
 

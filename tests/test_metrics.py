@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from orb.metrics import compute_metrics, drawdowns
 from orb.schema import AGGREGATE_EXTRA_KEYS, METRIC_KEYS
@@ -548,7 +549,7 @@ def brute_force_longest(flags: list[bool]) -> int:
     return best
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     rs=st.lists(st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 2)), max_size=40),
     sides=st.lists(st.sampled_from(["long", "short"]), min_size=40, max_size=40),

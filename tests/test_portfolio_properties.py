@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 
 from orb.config import load_config, with_overrides
 from orb.data.synthetic import generate_bars
@@ -26,7 +27,7 @@ BASE = {
     "governance.lockout_after_losses": 0,
 }
 SETTINGS = settings(
-    max_examples=5,
+    max_examples=examples(5),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: each example is a whole run

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_budget import examples
 from run_fixtures import build_run, rehash
 
 from orb.runs import read as results
@@ -362,7 +363,7 @@ def _max_drawdown(values: np.ndarray) -> float:
     return float(np.min(values / np.maximum.accumulate(values) - 1))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     steps=st.lists(st.floats(-500, 500, allow_nan=False), min_size=1, max_size=400),
     max_points=st.integers(2, 60),
