@@ -2,11 +2,13 @@
 Zarattini-Barbon-Aziz 2024 preset (target: 500 symbols under 60 s wall and 4 GB peak on 2 cores).
 
 Runs `run_backtest.py --symbols-file FILE --synthetic --config configs/zarattini_2024_stocks_in_play.yaml`
-in a fresh process and reports wall time, peak memory (the sum of the resident memory of the run and its
-worker processes, sampled every 50 ms) and the time of each stage from the run's manifest. `--dask`
-runs the per-symbol stages on a local Dask cluster (2 single-threaded workers) instead of a process pool.
+in a fresh process and reports wall time, peak memory (resident memory sampled every 50 ms: the run's
+own process, its workers, and their sum at the worst moment; with `--dask` the cluster's processes count as
+workers) and the time of each stage from the run's manifest, with the machine's load. `--dask` runs the
+per-symbol stages on a local Dask cluster (2 single-threaded workers) instead of a process pool.
+`--repeat N` runs each size N times and prints the medians after the single runs.
 
-    python benchmarks/bench_portfolio.py --symbols 100 [500 2000] [--workers 2] [--dask]
+    python benchmarks/bench_portfolio.py --symbols 100 [500 2000] [--workers 2] [--dask] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,9 +26,21 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import load  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = ROOT / "configs" / "zarattini_2024_stocks_in_play.yaml"
 START, END = "2023-01-03", "2023-12-29"
+
+
+def session_minutes() -> int:
+    """One-minute bars of one symbol in START..END (the run's sessions; warm-up sessions not counted)."""
+    from orb.sessions import schedule
+
+    sched = schedule(START, END, "XNYS")
+    return int(((sched["close"] - sched["open"]).dt.total_seconds() // 60).sum())
 
 
 def universe_names(n: int) -> list[str]:
@@ -33,20 +48,27 @@ def universe_names(n: int) -> list[str]:
     return [f"U{i:04d}" for i in range(n)]
 
 
-def _peak_rss(proc: psutil.Process, stop: threading.Event, out: list[int]) -> None:
-    peak = 0
+def _rss(p: psutil.Process) -> int:
+    with contextlib.suppress(psutil.Error):
+        return p.memory_info().rss
+    return 0
+
+
+def _peak_rss(driver: psutil.Process, stop: threading.Event, out: dict[str, int]) -> None:
+    """Peak RSS of the run (`driver`), of every other process below this one (its workers, a local
+    Dask cluster's nanny and worker processes) and of their sum, sampled until `stop`."""
+    me = psutil.Process()
+    peak = {"driver": 0, "workers": 0, "total": 0}
     while not stop.is_set():
         try:
-            family = [proc, *proc.children(recursive=True)]
-            total = 0
-            for p in family:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            peak = max(peak, total)
+            others = [p for p in me.children(recursive=True) if p.pid != driver.pid]
         except psutil.Error:
             break
+        now = {"driver": _rss(driver), "workers": sum(_rss(p) for p in others)}
+        now["total"] = now["driver"] + now["workers"]
+        peak = {k: max(v, now[k]) for k, v in peak.items()}
         time.sleep(0.05)
-    out.append(peak)
+    out |= peak
 
 
 def run_once(n: int, workers: int, scheduler: str | None, tmp: Path) -> dict:
@@ -56,9 +78,10 @@ def run_once(n: int, workers: int, scheduler: str | None, tmp: Path) -> dict:
     args = [sys.executable, str(ROOT / "run_backtest.py"), "--symbols-file", str(symbols), "--synthetic"]
     args += ["--start", START, "--end", END, "--config", str(PRESET), "--output-dir", str(out), "-q"]
     args += ["--dask-scheduler", scheduler] if scheduler else ["--workers", str(workers)]
+    before = load()
     started = time.perf_counter()
     proc = psutil.Popen(args, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    stop, peak = threading.Event(), []
+    stop, peak = threading.Event(), {}
     sampler = threading.Thread(target=_peak_rss, args=(proc, stop, peak))
     sampler.start()
     output, _ = proc.communicate()
@@ -70,12 +93,20 @@ def run_once(n: int, workers: int, scheduler: str | None, tmp: Path) -> dict:
     run_dir = Path(output.decode().strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())["aggregate"]
+    bars = n * session_minutes()
     return {
         "symbols": n,
+        "bars": bars,
         "wall_s": round(wall, 2),
-        "peak_rss_mb": round(peak[0] / 2**20),
+        "peak_rss_mb": round(peak["total"] / 2**20),
+        "peak_driver_mb": round(peak["driver"] / 2**20),
+        "peak_workers_mb": round(peak["workers"] / 2**20),
         "stages_s": manifest["stage_seconds"],
         "trades": metrics["total_trades"],
+        "bars_per_s": round(bars / wall),
+        "ms_per_symbol": round(1000 * wall / n, 1),
+        "load_before": before,
+        "load_after": load(),
     }
 
 
@@ -86,6 +117,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, nargs="+", default=[100], help="universe sizes (100)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (2)")
     parser.add_argument("--dask", action="store_true", help="use a local Dask cluster")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size; medians printed after (1)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cluster = None
@@ -94,15 +126,28 @@ def main() -> None:
 
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         try:
+            runs = []
             for n in args.symbols:
-                result = run_once(n, args.workers, cluster.scheduler_address if cluster else None, Path(tmp))
-                bars = n * 252 * 390
-                result["bars_per_s"] = round(bars / result["wall_s"])
-                result["ms_per_symbol"] = round(1000 * result["wall_s"] / n, 1)
-                print(json.dumps(result))
+                for _ in range(args.repeat):
+                    address = cluster.scheduler_address if cluster else None
+                    runs.append(run_once(n, args.workers, address, Path(tmp)))
+                    print(json.dumps(runs[-1]), flush=True)
         finally:
             if cluster is not None:
                 cluster.close()
+    if args.repeat > 1:
+        for n in args.symbols:
+            print(json.dumps(_medians([r for r in runs if r["symbols"] == n])))
+
+
+def _medians(runs: list[dict]) -> dict:
+    """The median of every figure over the runs of one size (stages per stage)."""
+    out = {"median_of": len(runs), "symbols": runs[0]["symbols"], "bars": runs[0]["bars"]}
+    for key in ("wall_s", "peak_rss_mb", "peak_driver_mb", "peak_workers_mb", "bars_per_s", "ms_per_symbol"):
+        out[key] = statistics.median(r[key] for r in runs)
+    out["stages_s"] = {k: statistics.median(r["stages_s"][k] for r in runs) for k in runs[0]["stages_s"]}
+    out["loads"] = [r["load_before"] for r in runs]
+    return out
 
 
 if __name__ == "__main__":

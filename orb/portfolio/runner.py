@@ -118,7 +118,9 @@ def run(
                 res.universe, res.trades, res.fills, res.events, res.bars, res.equity, res.benchmark,
                 res.metrics, cfg.to_dict(), montecarlo,
             )  # fmt: skip
+            t0 = time.perf_counter()
             write_portfolio(tmp, art)
+            manifest["stage_seconds"]["write"] = round(time.perf_counter() - t0, 3)
             finish_manifest(tmp, manifest)
             if request.report:  # the report reads the staged run through orb.runs.read: after a manifest
                 from orb.report_portfolio import write_portfolio_report
@@ -165,7 +167,9 @@ def backtest(
                 logger.warning(warning)
         if not ok:
             raise no_data_error(failures)
+        t0 = time.perf_counter()
         benchmark = _benchmark(cfg, source)
+        seconds["benchmark"] = time.perf_counter() - t0
         run_days = sorted(
             {d for r in ok for d in r.daily["session_date"]}
             | set(() if benchmark is None else benchmark["session_date"])
@@ -188,7 +192,9 @@ def backtest(
     selected = chosen.groupby("session_date", sort=True)["symbol"].apply(list).to_dict()
     account = simulate(cfg, run_days, closes, selected, dict(zip(by_symbol.index, subsets, strict=True)))
     seconds["stage2_simulate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     res = _tables(cfg, grid, account, benchmark, names)
+    seconds["tables"] = time.perf_counter() - t0
     logger.info(
         f"portfolio: {len(names)} symbols x {len(run_days)} sessions, "
         f"{int((res['universe']['status'] == 'traded').sum())} symbol-sessions traded, "
