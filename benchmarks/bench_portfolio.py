@@ -5,7 +5,9 @@ Runs `run_backtest.py --symbols-file FILE --synthetic --config configs/zarattini
 in a fresh process and reports wall time, peak memory (resident memory sampled every 50 ms: the run's
 own process, its workers, and their sum at the worst moment; with `--dask` the cluster's processes count as
 workers) and the time of each stage from the run's manifest, with the machine's load. `--dask` runs the
-per-symbol stages on a local Dask cluster (2 single-threaded workers) instead of a process pool.
+per-symbol stages on a local Dask cluster (2 single-threaded workers) instead of a process pool; its
+workers start without Dask's default MALLOC_TRIM_THRESHOLD_=65536, which makes glibc map every large
+array afresh and stage 1 about 3x slower (docs/scale.md).
 `--repeat N` runs each size N times and prints the medians after the single runs.
 
     python benchmarks/bench_portfolio.py --symbols 100 [500 2000] [--workers 2] [--dask] [--repeat 1]
@@ -122,8 +124,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cluster = None
         if args.dask:
+            import dask
             from distributed import LocalCluster
 
+            dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         try:
             runs = []
