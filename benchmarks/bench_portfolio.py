@@ -107,7 +107,9 @@ def run_once(n: int, workers: int, scheduler: str | None, tmp: Path, tree: Path 
     sampler.join()
     cpu = _cpu_seconds() - cpu
     if proc.returncode != 0:
-        raise SystemExit(f"run failed ({proc.returncode}): {output.decode()[-2000:]}")
+        details = tmp / "backtest_run.log"  # where the CLI puts an internal error's traceback
+        tail = details.read_text(errors="replace")[-3000:] if details.exists() else ""
+        raise SystemExit(f"run failed ({proc.returncode}): {output.decode()[-2000:]}\n{tail}")
     run_dir = Path(output.decode().strip().splitlines()[-1])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())["aggregate"]
