@@ -1,8 +1,9 @@
 """A portfolio run end to end (strategy.md 10): stage 1 per symbol, the universe, stage 2, the run folder.
 
-Stage 1 loads each symbol on its own (in parallel) and keeps only its daily values; the universe grid
-then decides the selected symbol-sessions; stage 2 re-loads each selected symbol and keeps only those
-sessions' bars, and the account trades them session by session.
+Stage 1 loads each symbol on its own (in parallel), returns only its daily values and leaves its
+eligible sessions in the run's scratch folder; the universe grid then decides the selected
+symbol-sessions; stage 2 takes only those sessions' bars (from the scratch folder, or by re-loading the
+symbol), and the account trades them session by session.
 """
 
 from __future__ import annotations
