@@ -26,7 +26,8 @@ Definitions (key: meaning; "None" is when the value is undefined):
     net_pnl, final_equity: sum of net_pnl; initial_capital + net_pnl
     total_return_pct: net_pnl / initial_capital * 100
     cagr_pct: ((final_equity / initial_capital) ** (1 / years) - 1) * 100, years = calendar days from the
-        first to the last session day / 365.25 (None under 1 day; -100 when final_equity <= 0)
+        first to the last session day / 365.25 (None under 1 day or beyond the float range; -100 when
+        final_equity <= 0)
     exposure_pct: sum(holding_minutes) / (390 * rows of the sessions table not skipped) * 100; early
         closes count as 390 minutes, so exposure is slightly understated on those days; the aggregate
         divides by symbol-sessions, so it stays within 0-100
@@ -301,7 +302,10 @@ def _cagr(growth: float, days: np.ndarray) -> float | None:
         return None
     if growth <= 0:
         return -100.0
-    return (growth ** (365.25 / span) - 1.0) * 100.0
+    try:
+        return (growth ** (365.25 / span) - 1.0) * 100.0
+    except OverflowError:  # a growth near the float limit, annualised over under a year
+        return None
 
 
 def _sqn(r: np.ndarray) -> float | None:

@@ -249,6 +249,35 @@ def test_cagr_and_calmar_over_four_years():
     assert m["calmar"] == pytest.approx(2.0)
 
 
+def test_cagr_beyond_the_float_range_is_none():
+    # 1e304 times the capital from 2023-01-03 to 2023-12-29 (360 days), compounded evenly over the
+    # weekdays: growth ** (365.25 / 360) = 10 ** 308.4 is above the largest float (1.8e308)
+    days = [d.strftime("%Y-%m-%d") for d in pd.bdate_range("2023-01-03", "2023-12-29")]
+    steps = np.linspace(0.0, 304.0, len(days))
+    equity = make_equity(
+        [
+            (utc(d, "21:00"), CAPITAL * 10.0**k, float(i))
+            for i, (d, k) in enumerate(zip(days, steps, strict=True))
+        ]
+    )
+    final = float(equity["equity"].iloc[-1])
+    trades = make_trades(
+        [
+            {
+                "entry_time": utc(days[-1], "15:00"),
+                "r_multiple": 1.0,
+                "side": "long",
+                "exit_reason": "close",
+                "holding_minutes": 60.0,
+            }
+        ]
+    ).assign(net_pnl=final - CAPITAL)
+    m = compute_metrics(trades, equity, make_sessions([(d, "traded") for d in days]), **PARAMS)
+    assert m["cagr_pct"] is None and m["calmar"] is None
+    assert m["total_return_pct"] == pytest.approx(1e306)
+    assert_strict_json(m)
+
+
 def test_no_trades_gives_zero_counts_and_none_ratios():
     equity = make_equity([(utc(d, "21:00"), CAPITAL, 0.0) for d in DAYS[:3]])
     sessions = make_sessions([(DAYS[0], "no_signal"), (DAYS[1], "skipped"), (DAYS[2], "no_signal")])

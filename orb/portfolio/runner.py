@@ -1,12 +1,14 @@
 """A portfolio run end to end (strategy.md 10): stage 1 per symbol, the universe, stage 2, the run folder.
 
-Stage 1 loads each symbol on its own (in parallel) and keeps only its daily values; the universe grid
-then decides the selected symbol-sessions; stage 2 re-loads each selected symbol and keeps only those
-sessions' bars, and the account trades them session by session.
+Stage 1 loads each symbol on its own (in parallel), returns only its daily values and leaves its
+eligible sessions in the run's scratch folder; the universe grid then decides the selected
+symbol-sessions; stage 2 takes only those sessions' bars (from the scratch folder, or by re-loading the
+symbol), and the account trades them session by session.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -118,7 +120,9 @@ def run(
                 res.universe, res.trades, res.fills, res.events, res.bars, res.equity, res.benchmark,
                 res.metrics, cfg.to_dict(), montecarlo,
             )  # fmt: skip
+            t0 = time.perf_counter()
             write_portfolio(tmp, art)
+            manifest["stage_seconds"]["write"] = round(time.perf_counter() - t0, 3)
             finish_manifest(tmp, manifest)
             if request.report:  # the report reads the staged run through orb.runs.read: after a manifest
                 from orb.report_portfolio import write_portfolio_report
@@ -151,11 +155,18 @@ def backtest(
     scheduler: str | None = None,
     quiet: bool = True,
 ) -> PortfolioResult:
-    """The portfolio backtest of `symbols` (strategy.md 10): stage 1, the universe, stage 2."""
+    """The portfolio backtest of `symbols` (strategy.md 10): stage 1, the universe, stage 2.
+
+    Stage 1 keeps each symbol's eligible sessions in a scratch folder (deleted at the end) that stage 2
+    reads in this process; a symbol whose stage 1 ran where the folder is not visible is re-loaded."""
     seconds: dict[str, float] = {}
-    with open_mapper(workers, scheduler) as mapper:
+    with (
+        tempfile.TemporaryDirectory(prefix="orb-portfolio-", ignore_cleanup_errors=True) as tmp,
+        open_mapper(workers, scheduler) as mapper,  # closed first: no task writes into a deleted folder
+    ):
+        scratch = Path(tmp)
         t0 = time.perf_counter()
-        args = [(sym, source, cfg) for sym in symbols]
+        args = [(sym, source, cfg, scratch) for sym in symbols]
         daily_results = _stage("Stage 1: daily values", quiet, stage1, args, mapper)
         seconds["stage1_daily_values"] = time.perf_counter() - t0
         failures = {r.symbol: r.error for r in daily_results if r.error is not None}
@@ -165,7 +176,9 @@ def backtest(
                 logger.warning(warning)
         if not ok:
             raise no_data_error(failures)
+        t0 = time.perf_counter()
         benchmark = _benchmark(cfg, source)
+        seconds["benchmark"] = time.perf_counter() - t0
         run_days = sorted(
             {d for r in ok for d in r.daily["session_date"]}
             | set(() if benchmark is None else benchmark["session_date"])
@@ -179,16 +192,22 @@ def backtest(
         by_symbol = chosen.groupby("symbol", sort=True)["session_date"].apply(list)
         seconds["universe"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        args = [(sym, days, source, cfg) for sym, days in by_symbol.items()]
-        subsets = _stage("Stage 2: selected sessions", quiet, stage2, args, mapper)
+        kept = {r.symbol: r.kept for r in ok if r.kept is not None and r.kept.is_file()}
+        args = [(sym, days, source, cfg, kept.get(sym)) for sym, days in by_symbol.items()]
+        here = {a[0]: stage2(*a) for a in args if a[0] in kept}
+        again = [a for a in args if a[0] not in kept]
+        loaded = _stage("Stage 2: selected sessions", quiet, stage2, again, mapper) if again else []
+        subsets = here | dict(zip((a[0] for a in again), loaded, strict=True))
         seconds["stage2_load_selected"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sched = schedule(run_days[0], run_days[-1], cfg.session.calendar)
     closes = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8[sched.index.isin(pd.to_datetime(run_days))]
     selected = chosen.groupby("session_date", sort=True)["symbol"].apply(list).to_dict()
-    account = simulate(cfg, run_days, closes, selected, dict(zip(by_symbol.index, subsets, strict=True)))
+    account = simulate(cfg, run_days, closes, selected, subsets)
     seconds["stage2_simulate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     res = _tables(cfg, grid, account, benchmark, names)
+    seconds["tables"] = time.perf_counter() - t0
     logger.info(
         f"portfolio: {len(names)} symbols x {len(run_days)} sessions, "
         f"{int((res['universe']['status'] == 'traded').sum())} symbol-sessions traded, "

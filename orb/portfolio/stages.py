@@ -1,11 +1,17 @@
 """The per-symbol work of a portfolio run and the backends that spread it (in process, a local process
 pool, or a Dask cluster). A task loads one symbol's bars itself and returns only small results, so no
 process ever holds the bars of every symbol.
+
+Stage 1 also writes the prepared sessions a symbol could be selected on (those eligible on its own
+values) to the run's scratch folder when that folder is visible to it (this machine); stage 2 then reads
+them there instead of loading and preparing the symbol again, and re-loads only when the file is not
+there (a worker on another machine).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import time
 import uuid
@@ -25,7 +31,7 @@ from orb.data import LoadedBars, load_symbol
 from orb.data.bars import bars_sha256
 from orb.engine import EventLoopBacktest, Prepared
 from orb.errors import DataError, NoDataError, OrbError
-from orb.portfolio.universe import daily_values
+from orb.portfolio.universe import daily_values, eligible
 from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
 
 
@@ -85,10 +91,14 @@ class DailyResult:
     error: str | None
     bars: int
     seconds: float
+    kept: Path | None = None  # the scratch file of its eligible sessions (None: stage 2 re-loads)
 
 
-def stage1(symbol: str, source: Source | FrameSource, cfg: Config) -> DailyResult:
-    """Load one symbol and compute its daily values with the engine's own preparation."""
+def stage1(
+    symbol: str, source: Source | FrameSource, cfg: Config, scratch: Path | None = None
+) -> DailyResult:
+    """Load one symbol and compute its daily values with the engine's own preparation; keep its
+    eligible sessions in `scratch` when that folder exists here."""
     started = time.perf_counter()
     try:
         item = source.load(symbol, cfg)
@@ -99,17 +109,34 @@ def stage1(symbol: str, source: Source | FrameSource, cfg: Config) -> DailyResul
     )
     meta = LoadedBars(item.symbol, item.bars.iloc[[0, -1]], item.source, item.sha256, ())
     daily = daily_values(cfg, prepared)
+    kept = None
+    if scratch is not None and scratch.is_dir():
+        kept = scratch / f"{symbol}.pickle"
+        positions = np.flatnonzero(eligible(cfg, daily)) + prepared.first_reported
+        with kept.open("wb") as fh:
+            pickle.dump(prepared.only(positions), fh, protocol=pickle.HIGHEST_PROTOCOL)
     return DailyResult(
-        symbol, daily, meta, item.warnings, None, len(item.bars), time.perf_counter() - started
+        symbol, daily, meta, item.warnings, None, len(item.bars), time.perf_counter() - started, kept
     )
 
 
-def stage2(symbol: str, days: Sequence[date], source: Source | FrameSource, cfg: Config) -> Prepared:
-    """Re-load one symbol and keep only the sessions `days` (its selected sessions), prepared."""
-    item = source.load(symbol, cfg)
-    prepared = EventLoopBacktest(cfg, symbol).prepare(
-        item.bars, source.start, source.end, dict.fromkeys(item.bad_sessions, "bad_bars")
-    )
+def stage2(
+    symbol: str,
+    days: Sequence[date],
+    source: Source | FrameSource,
+    cfg: Config,
+    kept: Path | None = None,
+) -> Prepared:
+    """One symbol's sessions `days` (its selected sessions), prepared: from stage 1's file `kept` when it
+    exists here, else re-loaded and prepared again."""
+    if kept is not None and kept.is_file():
+        with kept.open("rb") as fh:
+            prepared = pickle.load(fh)  # noqa: S301 - written by stage 1 of this run, in its own folder
+    else:
+        item = source.load(symbol, cfg)
+        prepared = EventLoopBacktest(cfg, symbol).prepare(
+            item.bars, source.start, source.end, dict.fromkeys(item.bad_sessions, "bad_bars")
+        )
     wanted = pd.DatetimeIndex(pd.to_datetime(sorted(days)))
     positions = prepared.sessions.dates.get_indexer(wanted)
     if (positions < 0).any():  # the data changed between the stages

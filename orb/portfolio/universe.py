@@ -81,7 +81,6 @@ def build_grid(
     """The universe grid (10.9.1): a row per (session, symbol), sorted by date then symbol, with the
     first failing reason (10.9.2), the rank of eligible rows (10.5) and a status of `selected`,
     `not_selected` or `skipped`. `trades`, `day_r`, `day_pnl` are 0 until the simulation fills them."""
-    uni = cfg.universe
     days = sorted(sessions)
     syms = sorted(symbols)
     grid = pd.DataFrame(
@@ -95,9 +94,39 @@ def build_grid(
         values, on=["session_date", "symbol"], how="left", validate="one_to_one", indicator=True
     )
     has_data = (grid.pop("_merge") == "both").to_numpy()
-    skip = grid.pop("skip").fillna("").astype(str).to_numpy()
-    num = {c: grid[c].to_numpy(dtype=np.float64) for c in ("open_price", "avg_volume", "atr", "rel_volume")}
+    reason = _reasons(cfg, grid)
+    grid = grid.drop(columns="skip")
+    reason = np.where(~has_data, "no_data", reason)
 
+    passing = reason == ""
+    ranked = grid.loc[passing, ["session_date", "symbol", "rel_volume"]].sort_values(
+        ["session_date", "rel_volume", "symbol"], ascending=[True, False, True], kind="stable"
+    )
+    rank = pd.Series(pd.NA, index=grid.index, dtype="Int64")
+    rank.loc[ranked.index] = ranked.groupby("session_date", sort=False).cumcount().to_numpy() + 1
+    selected = passing & (rank.fillna(0).to_numpy() <= cfg.portfolio.max_positions)
+    status = np.where(selected, "selected", np.where(passing, "not_selected", "skipped"))
+    return grid.assign(
+        status=status,
+        reason=pd.Series(np.where(reason == "", None, reason), dtype=object),
+        rank=rank,
+        trades=np.zeros(len(grid), dtype=np.int64),
+        day_r=np.zeros(len(grid)),
+        day_pnl=np.zeros(len(grid)),
+    )[list(UNIVERSE_COLUMNS)]
+
+
+def eligible(cfg: Config, daily: pd.DataFrame) -> np.ndarray:
+    """Per row of `daily_values`: True when the session passes every rule of 10.9.2 on its own values,
+    i.e. when it can be selected (whether it is depends on the other symbols' rows)."""
+    return _reasons(cfg, daily) == ""
+
+
+def _reasons(cfg: Config, rows: pd.DataFrame) -> np.ndarray:
+    """The first failing reason of each row of daily values (10.9.2; "" when none), `no_data` aside."""
+    uni = cfg.universe
+    skip = rows["skip"].fillna("").astype(str).to_numpy()
+    num = {c: rows[c].to_numpy(dtype=np.float64) for c in ("open_price", "avg_volume", "atr", "rel_volume")}
     need_avg = uni.min_avg_volume is not None
     need_atr = uni.min_atr is not None
     warm = (
@@ -112,32 +141,14 @@ def build_grid(
         "min_atr": (uni.min_atr, lambda b: num["atr"] > b),
         "min_rel_volume": (uni.min_rel_volume, lambda b: num["rel_volume"] >= b),
     }
-    reason = np.full(len(grid), "", dtype=object)
+    reason = np.full(len(rows), "", dtype=object)
     with np.errstate(invalid="ignore"):
         for name in reversed(BOUND_REASONS):  # later assignments win, so the first failing bound stays
             bound, passes = bounds[name]
             if bound is not None:
                 reason = np.where(passes(bound), reason, name)
     reason = np.where(skip != "", skip, reason)
-    reason = np.where(warm, "warmup", reason)
-    reason = np.where(~has_data, "no_data", reason)
-
-    eligible = reason == ""
-    ranked = grid.loc[eligible, ["session_date", "symbol", "rel_volume"]].sort_values(
-        ["session_date", "rel_volume", "symbol"], ascending=[True, False, True], kind="stable"
-    )
-    rank = pd.Series(pd.NA, index=grid.index, dtype="Int64")
-    rank.loc[ranked.index] = ranked.groupby("session_date", sort=False).cumcount().to_numpy() + 1
-    selected = eligible & (rank.fillna(0).to_numpy() <= cfg.portfolio.max_positions)
-    status = np.where(selected, "selected", np.where(eligible, "not_selected", "skipped"))
-    return grid.assign(
-        status=status,
-        reason=pd.Series(np.where(reason == "", None, reason), dtype=object),
-        rank=rank,
-        trades=np.zeros(len(grid), dtype=np.int64),
-        day_r=np.zeros(len(grid)),
-        day_pnl=np.zeros(len(grid)),
-    )[list(UNIVERSE_COLUMNS)]
+    return np.where(warm, "warmup", reason)
 
 
 def funnel(grid: pd.DataFrame) -> dict[str, int]:
