@@ -316,9 +316,16 @@ def render_report(run_path: Path, symbol: str) -> str:
             parts.append(
                 figs.html(session_replay(run, sym, day, trades=trades, fills=fills, sessions=sessions))
             )
-    parts += [
-        "<h2>Sessions skipped</h2>",
-        _skipped(sessions),
+    parts += ["<h2>Sessions skipped</h2>", _skipped(sessions)]
+    return document(f"{sym} ORB report · {run_id}", parts, trades, tz, config, manifest)
+
+
+def document(
+    title: str, parts: list[str], trades: pd.DataFrame, tz: str, config: dict, manifest: dict
+) -> str:
+    """The self-contained HTML page: `parts`, then the trade list, the configuration and a footer."""
+    parts = [
+        *parts,
         f"<h2>Trades ({len(trades)})</h2>",
         _trade_list(trades, tz),
         "<h2>Configuration</h2>",
@@ -329,7 +336,7 @@ def render_report(run_path: Path, symbol: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(sym)} ORB report · {_e(run_id)}</title><style>{CSS}</style>"
+        f"<title>{_e(title)}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
         f"<body><main>{''.join(parts)}</main></body></html>\n"
     )

@@ -7,15 +7,13 @@ worst trade, and every trade. Read through orb.runs.read; the page parts and the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
-from plotly.offline import get_plotlyjs
 
-from orb import __version__, charts
+from orb import charts
 from orb.charts import portfolio as pcharts
-from orb.report import CSS, _e, _Figures, _metrics_table, _trade_list, session_replay, timezone_of
+from orb.report import _e, _Figures, _metrics_table, document, session_replay, timezone_of
 from orb.runs import read as results
 from orb.runs.layout import PORTFOLIO_REPORT
 
@@ -148,21 +146,7 @@ def render_portfolio_report(run_path: Path) -> str:
                 sessions=pcharts.replay_sessions(universe, sym, or_minutes),
             )
             parts.append(figs.html(fig))
-    parts += [
-        f"<h2>Trades ({len(trades)})</h2>",
-        _trade_list(trades, tz),
-        "<h2>Configuration</h2>",
-        f"<details><summary>Resolved configuration (config.json)</summary><pre>"
-        f"{_e(json.dumps(config, indent=2))}</pre></details>",
-        f"<footer>orb {_e(__version__)} · {_e(manifest.get('command', ''))}</footer>",
-    ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Portfolio ORB report · {_e(run_id)}</title><style>{CSS}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head>'
-        f"<body><main>{''.join(parts)}</main></body></html>\n"
-    )
+    return document(f"Portfolio ORB report · {run_id}", parts, trades, tz, config, manifest)
 
 
 def write_portfolio_report(run_path: Path) -> Path:

@@ -16,10 +16,10 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import run_backtest  # noqa: E402
+from orb import workers  # noqa: E402
 from orb.config import load_config  # noqa: E402
 from orb.data import load_symbol  # noqa: E402
 from orb.errors import OrbError  # noqa: E402
-from orb.research import tasks  # noqa: E402
 from orb.research.sweep import load_sweep  # noqa: E402
 from orb.research.tasks import Task, run_tasks  # noqa: E402
 
@@ -122,7 +122,7 @@ def test_cli_walk_forward_on_the_cluster_equals_local(tmp_path, thread_cluster):
 
 
 def test_unreachable_scheduler_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(tasks, "DASK_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(workers, "DASK_CONNECT_TIMEOUT", "1s")
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

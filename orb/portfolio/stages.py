@@ -32,7 +32,7 @@ from orb.data.bars import bars_sha256
 from orb.engine import EventLoopBacktest, Prepared
 from orb.errors import DataError, NoDataError, OrbError
 from orb.portfolio.universe import daily_values, eligible
-from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
+from orb.workers import dask_client, die_with_parent
 
 
 @dataclass(frozen=True)
@@ -185,26 +185,8 @@ def _ticked(result, tick: Callable[[int], None], done: int):
 
 @contextmanager
 def _dask(address: str) -> Iterator[Mapper]:
-    """A Dask client on `address` (one-line errors as in orb.research.tasks)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise OrbError("--dask-scheduler needs the packages dask and distributed (pip install)") from None
-    try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise OrbError(
-            f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); "
-            f"start one with `dask scheduler` or fix --dask-scheduler"
-        ) from None
-    with client:
-        try:
-            client.wait_for_workers(1, timeout=DASK_WORKER_WAIT)
-        except TimeoutError:
-            raise OrbError(
-                f"the Dask scheduler at {address} has no worker after {DASK_WORKER_WAIT} s; start one with "
-                f"`PYTHONPATH=<project folder> dask worker {address}`"
-            ) from None
+    """A mapper over the Dask cluster at `address` (orb.workers.dask_client)."""
+    with dask_client(address) as client:
 
         def run(fn, args, tick):
             batch = f"orb-portfolio-{uuid.uuid4().hex[:12]}"

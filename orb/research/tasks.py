@@ -23,7 +23,7 @@ from orb.engine import EventLoopBacktest
 from orb.errors import OrbError
 from orb.metrics import aggregate_inputs, aggregate_metrics, metrics_of, symbol_metrics
 from orb.prepare import PreparedMemo
-from orb.workers import DASK_CONNECT_TIMEOUT, DASK_WORKER_WAIT, die_with_parent
+from orb.workers import dask_client, die_with_parent
 
 Bars = Mapping[str, pd.DataFrame]
 
@@ -174,26 +174,9 @@ def _pool(bars: Bars, workers: int) -> Iterator[Callable[[Sequence[Task], Progre
 
 @contextmanager
 def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progress], list[TaskResult]]]:
-    try:
-        from distributed import Client
+    with dask_client(address) as client:
         from distributed import as_completed as dask_completed
-    except ImportError:
-        raise OrbError("--dask-scheduler needs the packages dask and distributed (pip install)") from None
-    try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise OrbError(
-            f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}); "
-            f"start one with `dask scheduler` or fix --dask-scheduler"
-        ) from None
-    with client:
-        try:
-            client.wait_for_workers(1, timeout=DASK_WORKER_WAIT)
-        except TimeoutError:
-            raise OrbError(
-                f"the Dask scheduler at {address} has no worker after {DASK_WORKER_WAIT} s; start one with "
-                f"`PYTHONPATH=<project folder> dask worker {address}`"
-            ) from None
+
         shared = client.scatter([dict(bars)], broadcast=True, hash=False)[0]
 
         def run(tasks: Sequence[Task], tick: Progress) -> list[TaskResult]:
