@@ -52,14 +52,13 @@ def make_bars(index: pd.DatetimeIndex, open_, high, low, close, volume) -> pd.Da
 
 
 def bars_sha256(bars: pd.DataFrame) -> str:
-    """SHA-256 of the index (int64 ns) and the OHLCV arrays, independent of any file format."""
+    """SHA-256 of the index (int64 ns) and the OHLCV arrays, independent of any file format (the
+    arrays' buffers are hashed in place, not copied to bytes first)."""
     digest = hashlib.sha256()
-    digest.update(
-        np.ascontiguousarray(pd.DatetimeIndex(bars.index).as_unit("ns").asi8, dtype="<i8").tobytes()
-    )
+    digest.update(np.ascontiguousarray(pd.DatetimeIndex(bars.index).as_unit("ns").asi8, dtype="<i8"))
     for column in PRICE_COLUMNS:
-        digest.update(np.ascontiguousarray(bars[column].to_numpy(), dtype="<f8").tobytes())
-    digest.update(np.ascontiguousarray(bars["volume"].to_numpy(), dtype="<i8").tobytes())
+        digest.update(np.ascontiguousarray(bars[column].to_numpy(), dtype="<f8"))
+    digest.update(np.ascontiguousarray(bars["volume"].to_numpy(), dtype="<i8"))
     return digest.hexdigest()
 
 

@@ -26,7 +26,7 @@ from orb.data.bars import (
     spacing_minutes,
     tidy_index,
 )
-from orb.data.filesniff import decide, step_minutes, to_bar_start_utc
+from orb.data.filesniff import decide, to_bar_start_utc
 from orb.errors import DataError, NoDataError, RequestError
 from orb.sessions import assign_sessions, schedule
 
@@ -172,7 +172,7 @@ def _read_stamps(stamps: pd.Series, frame: pd.DataFrame, path: Path, config: Con
     )
     if decision.note:
         logger.info(decision.note)
-    return to_bar_start_utc(index, decision.timezone, decision.label, step_minutes(index))
+    return to_bar_start_utc(index, decision.timezone, decision.label, decision.step)
 
 
 def _out_of_bounds(stamps: pd.Series, path: Path) -> str:

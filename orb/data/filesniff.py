@@ -109,11 +109,13 @@ def _reading(stamps, volume, timezone, label, step, calendar, exchange_tz) -> Re
 
 @dataclass(frozen=True)
 class Decision:
-    """The timezone and label to read a file with, and one line of evidence (None: nothing inferred)."""
+    """The timezone and label to read a file with, one line of evidence (None: nothing inferred) and
+    the bar step in minutes the stamps were read with (step_minutes)."""
 
     timezone: str
     label: str
     note: str | None
+    step: int
 
 
 def decide(
@@ -171,7 +173,7 @@ def decide(
                 f"{path.name}: too few regular-hours bars to infer how stamps are meant; read as "
                 f"{'timezone-aware' if aware else tz}, bar {chosen_label} (set --tz / --bar-label to be sure)"
             )
-        return Decision(tz, chosen_label, note)
+        return Decision(tz, chosen_label, note, step)
     if (wanted_tz and wanted_tz != winner.timezone) or (wanted_label and wanted_label != winner.label):
         given = ", ".join(
             f"{key}={value}"
@@ -184,9 +186,9 @@ def decide(
             f"use --tz {settle(winner.timezone)} --bar-label {winner.label} (or auto)"
         )
     if wanted_tz is not None and wanted_label is not None:
-        return Decision(wanted_tz, wanted_label, None)
+        return Decision(wanted_tz, wanted_label, None, step)
     note = f"{path.name}: read as {winner.describe()} (auto: {_evidence(winner)}{scope})"
-    return Decision(settle(winner.timezone), winner.label, note)
+    return Decision(settle(winner.timezone), winner.label, note, step)
 
 
 def _sample(
