@@ -425,7 +425,7 @@ def _main(args: argparse.Namespace, cfg=None, exiting: bool = False) -> int:
     else:
         for message in outcome.failures.values():
             console.error_line(message)
-        console.console.print(str(outcome.run_dir))
+        console.run_path(outcome.run_dir)
     return 1 if outcome.failures else 0
 
 
@@ -466,7 +466,7 @@ def _portfolio(args: argparse.Namespace, request, cfg, header: dict[str, str]) -
     else:
         for message in outcome.failures.values():
             console.error_line(message)
-        console.console.print(str(outcome.run_dir))
+        console.run_path(outcome.run_dir)
     return 1 if outcome.failures else 0
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from loguru import logger
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -255,20 +256,29 @@ def skipped_table(counts: dict[str, dict[str, int]]) -> None:
         console.print(f"  {reason}: {skip_meaning(reason)}", style="dim", markup=False, highlight=False)
 
 
+def run_path(run_dir: Path) -> None:
+    """The run folder as the last line of a quiet run, exactly as it is (no markup, emoji or wrapping)."""
+    console.out(str(run_dir), highlight=False)
+
+
 def completion(run_dir: Path, failures: dict[str, str], wall: float) -> None:
     runs_dir = run_dir.parent
-    flag = "" if runs_dir.resolve() == Path("runs").resolve() else f" -- --runs-dir {runs_dir}"
-    api_flag = "" if not flag else f" --runs-dir {runs_dir}"
+    default = runs_dir.resolve() == Path("runs").resolve()
+    folder, parent = escape(str(run_dir)), escape(str(runs_dir))  # a path may hold [...]
+    flag = "" if default else f" -- --runs-dir {parent}"
+    api_flag = "" if not flag else f" --runs-dir {parent}"
     lines = [
-        f"[bold]Run folder:[/] {run_dir}",
+        f"[bold]Run folder:[/] {folder}",
         f"[bold]Wall time:[/]  {wall:.2f} s",
         "",
         f"[bold]Dashboard:[/]  streamlit run streamlit_app.py{flag}",
         f"[bold]API:[/]        python api_server.py{api_flag}",
-        f"            curl http://127.0.0.1:8000/api/runs/{run_dir.name}",
+        f"            curl http://127.0.0.1:8000/api/runs/{escape(run_dir.name)}",
     ]
     if failures:
-        lines += ["", "[bold red]Failed symbols:[/]"] + [f"  {sym}: {msg}" for sym, msg in failures.items()]
+        lines += ["", "[bold red]Failed symbols:[/]"] + [
+            f"  {sym}: {escape(msg)}" for sym, msg in failures.items()
+        ]
     style = "yellow" if failures else "green"
     title = "Run saved with failures" if failures else "Run complete"
     console.print(Panel("\n".join(lines), title=f"[bold]{title}", border_style=style))

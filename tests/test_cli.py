@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -345,3 +346,23 @@ def test_yahoo_limit_fails_before_any_output_or_download(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.startswith("error: Yahoo serves 1m bars only for the last 30 days")
     assert "--interval" in text and "--data" in text and "--synthetic" in text
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_run_folder_path_with_brackets_is_printed_as_it_is(tmp_path, quiet):
+    """Rich markup in a path ([red], [/]) is text: the quiet run's last line is the path itself, and
+    the completion panel shows it unchanged."""
+    out_dir = tmp_path / "runs[red]x[/]"
+    args = ["--symbols", "SPY", "--synthetic", "--start", "2024-01-02", "--end", "2024-01-05"]
+    proc = subprocess.run(
+        [sys.executable, str(Path(run_backtest.__file__)), *args, "--output-dir", str(out_dir)]
+        + (["-q"] if quiet else []),
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "COLUMNS": "500"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = [p for p in out_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    lines = proc.stdout.splitlines()
+    if quiet:
+        assert lines[-1] == str(run_dir)
+    else:
+        assert any(f"Run folder: {run_dir}" in line for line in lines), proc.stdout
