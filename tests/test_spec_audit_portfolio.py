@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from candles import bars, sessions_from, utc, warmup
 from test_engine_scenarios import E_LONG, QUIET_TAIL
-from test_portfolio import BASE, LONG_STOPPED, NO_TARGET, TAIL, check_universe, or_rows, row
+from test_portfolio import BASE, LONG_STOPPED, NARROW, NO_TARGET, TAIL, check_universe, or_rows, row
 
 from orb.config import load_config, with_overrides
+from orb.errors import DataError
 from orb.portfolio import FrameSource, backtest
 
 D1, D2, D3, D4 = (d.date() for d in sessions_from("2024-03-05", 4))  # Tue-Fri, EST (UTC-5)
@@ -36,7 +37,8 @@ def run(frames: dict[str, list], symbols=None, start=D1, **extra):
 def test_s10_3_volume_means_use_exactly_the_prior_lookback_sessions_present() -> None:
     frames = {
         # warm-up: three one-bar sessions (09:30, inside the OR window): OR volume = day volume
-        "AAA": warmup(D1, 3, volumes=[100, 200, 300]) + [
+        "AAA": warmup(D1, 3, volumes=[100, 200, 300])
+        + [
             # D1: OR volume 2 x 200 = 400, day volume 400 + 2000 = 2400.
             #     prior 2 sessions: OR 200, 300 -> mean 250: rel 400 / 250 = 1.6; avg_volume 250
             (D1, or_rows(200) + TAIL),
@@ -47,16 +49,17 @@ def test_s10_3_volume_means_use_exactly_the_prior_lookback_sessions_present() ->
             # D4: OR 1000. prior present: D1 (OR 400, day 2400), D2 (OR 2000, day 4000):
             #     rel 1000 / 1200; avg_volume 3200
             (D4, or_rows(500) + TAIL),
-        ],  # fmt: skip
+        ],
         "BBB": warmup(D1, 2) + [(D1, or_rows(1000) + TAIL), (D3, or_rows(1000) + TAIL)],
-        "CCC": warmup(D1, 2) + [
+        "CCC": warmup(D1, 2)
+        + [
             # D1: bars but none in the OR window: OR volume 0, rel 0 / 1000 = 0 (defined), no_or_bars;
             #     open_price is the open of the first regular-hours bar (09:32: 100.2); day volume 3000
             (D1, [("09:32", 100.2, 100.4, 100.1, 100.3, 1000)] + TAIL),
             # D2: OR 1000; prior: warm-up (OR 1000, day 1000) and D1 (OR 0, day 3000): the 0 counts
             #     (10.9.11): rel 1000 / 500 = 2.0; avg_volume 2000
             (D2, or_rows(500) + TAIL),
-        ],  # fmt: skip
+        ],
     }
     res = run(frames)
 
@@ -116,8 +119,20 @@ def test_s10_9_7_entry_books_minus_its_commission_and_cum_r_moves_at_the_last_fi
     assert eq["equity"].tolist() == pytest.approx([99_995.0, 100_140.0, 100_140.0])
     # r = 140 / (1 x 500) = 0.28, booked at the trade's last fill, not at the entry
     assert eq["cum_r"].tolist() == pytest.approx([0.0, 0.28, 0.28])
+    # 10.9.13 "equity / running max of equity - 1": the running max is read as starting at the initial
+    # capital (the curve's value before its first row), so the entry's commission is a drawdown
+    assert eq["drawdown_pct"].tolist() == pytest.approx([(99_995 / 100_000 - 1) * 100, 0.0, 0.0])
+    assert eq["drawdown_r"].tolist() == [0.0, 0.0, 0.0]
     assert res.trades["net_pnl"].tolist() == pytest.approx([140.0])
     assert row(res, D1, "AAA")["day_pnl"] == pytest.approx(140.0)
+
+
+def test_s10_7_same_time_fills_in_symbol_order_whatever_order_the_symbols_are_given() -> None:
+    # AAA: NARROW, 1980 shares (leverage cap), +0.3 each = +594; BBB: 500 shares, +150; both exit at 09:34
+    frames_ = {"AAA": bars(warmup(D1, 2) + [(D1, NARROW)]), "BBB": bars(warmup(D1, 2) + [(D1, WIN)])}
+    res = backtest(cfg(**NO_TARGET), ["BBB", "AAA"], FrameSource(frames_, D1, None))
+    at_exit = res.equity[res.equity["timestamp"] == utc(D1, "09:34")]
+    assert at_exit["equity"].tolist() == pytest.approx([100_594.0, 100_744.0])  # AAA's row first
 
 
 def test_s10_9_13_session_close_row_on_an_early_close() -> None:
@@ -126,7 +141,7 @@ def test_s10_9_13_session_close_row_on_an_early_close() -> None:
     assert res.equity["timestamp"].iloc[-1] == utc(day, "13:00") == pd.Timestamp("2024-11-29 18:00", tz="UTC")
 
 
-# ------------------------------------------------------------------ account metrics (10.7, 10.8, 10.9.8-9, 10.9.12)
+# ---------------------------------------------------- account metrics (10.7, 10.8, 10.9.8-9, 10.9.12)
 def test_s10_7_daily_returns_count_every_session_including_a_benchmark_only_one() -> None:
     frames = {
         "AAA": warmup(D1, 2) + [
@@ -187,6 +202,12 @@ def test_s10_9_9_flat_benchmark_has_no_beta() -> None:
     agg = run(frames, symbols=["AAA"], **{"portfolio.benchmark": "BM"}).metrics["aggregate"]
     assert agg["beta"] is None and agg["alpha_pct"] is None
     assert agg["benchmark_return_pct"] == 0.0
+
+
+def test_s10_9_12_benchmark_with_only_warmup_bars_is_one_error() -> None:
+    frames_ = {"AAA": bars(warmup(D1, 2) + [(D1, WIN)]), "BM": bars(warmup(D1, 3))}  # no bar from D1 on
+    with pytest.raises(DataError, match="benchmark BM has no bars"):
+        backtest(cfg(**{"portfolio.benchmark": "BM"}), ["AAA"], FrameSource(frames_, D1, None))
 
 
 def test_s10_8_positions_count_distinct_symbols_traded() -> None:
