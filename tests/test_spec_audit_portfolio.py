@@ -127,6 +127,31 @@ def test_s10_9_7_entry_books_minus_its_commission_and_cum_r_moves_at_the_last_fi
     assert row(res, D1, "AAA")["day_pnl"] == pytest.approx(140.0)
 
 
+def test_s10_9_7_each_exit_leg_books_its_pnl_minus_its_commission() -> None:
+    # partials (5): 500 shares long 101.0, stop 100 (R 1): T1 250 at 102, T2 125 at 102.5, runner 125
+    day = or_rows(1000) + [
+        E_LONG,                                        # 09:32 entry: -500 x 0.01 = -5
+        ("09:33", 101.1, 102.1, 101.0, 102.0, 1000),   # T1: 250 x 1.0 - 2.5 = +247.5; BE stop 101 next bar
+        ("09:34", 102.0, 102.6, 101.9, 102.4, 1000),   # T2: 125 x 1.5 - 1.25 = +186.25 (low above 101)
+        ("09:35", 102.4, 102.5, 102.2, 102.3, 1000),   # last bar: eod 125 x 1.3 - 1.25 = +161.25
+    ]  # fmt: skip
+    res = run({"AAA": warmup(D1, 2) + [(D1, day)]}, **{"costs.commission_per_share": 0.01})
+    eq = res.equity
+    assert list(eq["timestamp"]) == [utc(D1, t) for t in ("09:32", "09:33", "09:34", "09:35", "16:00")]
+    assert eq["equity"].tolist() == pytest.approx([99_995.0, 100_242.5, 100_428.75, 100_590.0, 100_590.0])
+    assert eq["cum_r"].tolist() == pytest.approx([0, 0, 0, 1.18, 1.18])  # 590 / 500 at the last leg
+    assert res.fills["kind"].tolist() == ["entry", "t1", "t2", "eod"]
+
+
+def test_s10_9_10_defaults() -> None:
+    c = load_config()
+    assert not c.portfolio.enabled and c.portfolio.max_positions == 20 and c.portfolio.benchmark is None
+    u = c.universe
+    assert (u.min_price, u.min_avg_volume, u.min_atr, u.min_rel_volume, u.lookback_sessions) == (
+        None, None, None, None, 14,
+    )  # fmt: skip
+
+
 def test_s10_7_same_time_fills_in_symbol_order_whatever_order_the_symbols_are_given() -> None:
     # AAA: NARROW, 1980 shares (leverage cap), +0.3 each = +594; BBB: 500 shares, +150; both exit at 09:34
     frames_ = {"AAA": bars(warmup(D1, 2) + [(D1, NARROW)]), "BBB": bars(warmup(D1, 2) + [(D1, WIN)])}
