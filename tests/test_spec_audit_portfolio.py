@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from candles import bars, sessions_from, utc, warmup
 from test_engine_scenarios import E_LONG, QUIET_TAIL
@@ -19,6 +20,7 @@ from test_portfolio import BASE, LONG_STOPPED, NARROW, NO_TARGET, TAIL, check_un
 from orb.config import load_config, with_overrides
 from orb.errors import DataError
 from orb.portfolio import FrameSource, backtest
+from orb.runs.write import write_parquet
 
 D1, D2, D3, D4 = (d.date() for d in sessions_from("2024-03-05", 4))  # Tue-Fri, EST (UTC-5)
 WIN = or_rows(1000) + [E_LONG, *QUIET_TAIL]  # long 101.0 at 09:32 (stop 100, R_ps 1), eod 101.3 at 09:34
@@ -257,10 +259,16 @@ def test_s10_9_9_a_benchmark_among_the_symbols_is_an_ordinary_member() -> None:
     assert res.benchmark["return"].tolist() == pytest.approx([100.3 / 100.0 - 1])
 
 
-def test_s10_9_4_universe_dtypes() -> None:
+def test_s10_9_4_universe_dtypes(tmp_path) -> None:
     frames = {"AAA": warmup(D1, 2) + [(D1, WIN)], "BBB": warmup(D1, 1) + [(D1, WIN)]}  # BBB: warmup
     u = run(frames).universe
     assert str(u["rank"].dtype) == "Int64" and u["rank"].isna().tolist() == [False, True]
     assert u["reason"].tolist() == [None, "warmup"]
     assert u["trades"].dtype == np.int64 and u["day_r"].dtype == np.float64
     assert u["trades"].tolist() == [1, 0] and u["day_pnl"].tolist() == pytest.approx([150.0, 0.0])
+    # as written to universe.parquet: a date column, rank and reason null (not NaN / "") where undefined
+    write_parquet(u, tmp_path / "universe.parquet")
+    table = pq.read_table(tmp_path / "universe.parquet")
+    assert str(table.schema.field("session_date").type) == "date32[day]"
+    assert table.column("rank").to_pylist() == [1, None]
+    assert table.column("reason").to_pylist() == [None, "warmup"]
