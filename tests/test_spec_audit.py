@@ -12,11 +12,25 @@ import math
 import numpy as np
 import pandas as pd
 from candles import utc
-from test_engine_scenarios import CAPITAL, E_LONG, OR_ROWS, QUIET_TAIL, T, Scenario, approx, check, config, day, run
+from test_engine_scenarios import (
+    CAPITAL,
+    E_LONG,
+    OR_ROWS,
+    QUIET_TAIL,
+    Scenario,
+    T,
+    approx,
+    check,
+    config,
+    day,
+    run,
+)
 
 from orb.metrics import symbol_metrics
 
 COMMISSION = {"costs.commission_per_share": 0.0035}
+
+# fmt: off
 
 
 def test_s7_cum_r_moves_at_a_trades_last_fill() -> None:
@@ -29,7 +43,7 @@ def test_s7_cum_r_moves_at_a_trades_last_fill() -> None:
             *OR_ROWS,
             E_LONG,  # 09:32 long 1000 at 101.0 (stop 100, T1 102 for 500); commission 3.5
             ("09:33", 101.2, 102.1, 101.1, 101.9, 1000),  # T1 102.0 for 500: +500 - 1.75
-            ("09:34", 101.6, 101.8, 101.2, 101.5, 1000),  # last bar, low above breakeven 101: eod 500 at 101.5
+            ("09:34", 101.6, 101.8, 101.2, 101.5, 1000),  # last bar, low > breakeven 101: eod 500 at 101.5
         ),
     )
     # gross 500 + 250 = 750, commission 0.0035 * 2000 = 7.0, net 743, initial risk 1000: R 0.743
@@ -56,7 +70,7 @@ def test_s7_drawdown_r_has_no_dip_inside_a_trade() -> None:
         day(
             *OR_ROWS,
             E_LONG,  # 09:32 long 1000 at 101.0
-            ("09:33", 101.5, 102.2, 99.9, 100.2, 1000),  # down bar O->H->L->C: T1 102 (500), then stop 100 (500)
+            ("09:33", 101.5, 102.2, 99.9, 100.2, 1000),  # down bar O-H-L-C: T1 102 (500), stop 100 (500)
             ("09:34", 100.2, 100.4, 100.1, 100.3, 1000),  # last bar
         ),
     )
@@ -83,8 +97,8 @@ def test_s5_4_targets_fill_at_their_price_when_the_bar_opens_beyond_them() -> No
             day(
                 *OR_ROWS,
                 E_LONG,  # long 1000 at 101.0 + 0.01 slippage = 101.01; R 1.01; T1 102.02, T2 102.525
-                ("09:33", 102.7, 102.8, 102.6, 102.7, 1000),  # opens above T1 and T2: 500 at 102.02, 250 at 102.525
-                ("09:34", 102.6, 102.7, 102.5, 102.6, 1000),  # last bar: 250 at 102.6 - 0.01 (eod)
+                ("09:33", 102.7, 102.8, 102.6, 102.7, 1000),  # above T1, T2: 495 at 102.02, 247 at 102.525
+                ("09:34", 102.6, 102.7, 102.5, 102.6, 1000),  # last bar: 248 at 102.6 - 0.01 (eod)
             ),
             [
                 T(
@@ -98,7 +112,7 @@ def test_s5_4_targets_fill_at_their_price_when_the_bar_opens_beyond_them() -> No
                     ),
                     extra={"gross_pnl": 495 * 1.01 + 247 * 1.515 + 248 * 1.58},
                 )
-            ],  # fmt: skip
+            ],
             overrides={"costs.slippage_per_share": 0.01},
         )
     )
@@ -119,7 +133,8 @@ def test_s3_shares_below_one_is_invalid_risk() -> None:
 
 def test_s5_leg_sizes_are_floored_runner_takes_the_rest() -> None:
     """5: leg sizes `floor(shares * pct)`, the runner takes the rest; several targets fill on one bar (9.6).
-    Capital 99,900: shares floor(999 / 1.00) = 999; T1 floor(499.5) = 499, T2 floor(249.75) = 249, runner 251."""
+    Capital 99,900: shares floor(999 / 1.00) = 999; T1 floor(499.5) = 499, T2 floor(249.75) = 249,
+    runner 251."""
     check(
         Scenario(
             "s5_leg_floor",
@@ -140,7 +155,7 @@ def test_s5_leg_sizes_are_floored_runner_takes_the_rest() -> None:
                     ),
                     extra={"gross_pnl": 499 * 1.0 + 249 * 1.5 + 251 * 3.0, "r_multiple": 1625.5 / 999},
                 )
-            ],  # fmt: skip
+            ],
             overrides={"risk.initial_capital": 99_900.0},
         )
     )
@@ -156,7 +171,7 @@ def test_s9_14_close_mode_exit_bar_is_not_a_signal_bar() -> None:
                 *OR_ROWS,  # last OR close 100.5: long armed
                 ("09:32", 100.6, 101.2, 100.5, 101.1, 1000),  # close 101.1 > 101: signal, fill at next open
                 ("09:33", 101.1, 101.3, 100.5, 100.9, 1000),  # entry 101.1 (R 1.1, 909 shares); close inside
-                ("09:34", 100.8, 101.3, 99.9, 101.2, 1000),  # stop 100.0; close 101.2 > 101 after 100.9: not flat
+                ("09:34", 100.8, 101.3, 99.9, 101.2, 1000),  # stop 100; close 101.2 > 101 but not flat
                 ("09:35", 101.2, 101.4, 101.1, 101.3, 1000),  # close(t-1) 101.2 > 101: long unarmed
                 ("09:36", 101.3, 101.3, 100.8, 100.9, 1000),  # close back inside: armed again
                 ("09:37", 100.9, 101.4, 100.9, 101.3, 1000),  # signal: fill at 09:38 open
@@ -200,3 +215,36 @@ def test_s7_sharpe_and_sortino_use_daily_session_close_returns() -> None:
     assert metrics["sharpe"] == approx(expected_sharpe)
     assert metrics["sortino"] == approx(expected_sortino)
     assert metrics["final_equity"] == approx(99_297.0)
+
+
+def _validated(rows_in_order) -> pd.Series:
+    """The sessions-table row of one session whose raw rows are given in file order, `orb.validate` on."""
+    from candles import bars
+
+    from orb.engine import EventLoopBacktest
+
+    result = EventLoopBacktest(config({"orb.validate": True}), symbol="TEST").run(
+        bars(day(*rows_in_order), sort=False)
+    )
+    return result.sessions.iloc[-1]
+
+
+def test_s10_9_14_missing_bar_comes_before_duplicate_timestamp() -> None:
+    """10.9.14: "The OR validation reasons, in this order: `missing_bar` (an expected bar absent, or an
+    empty window), `duplicate_timestamp`, ...": a window with its 09:30 bar twice and no 09:31 bar."""
+    row = _validated([OR_ROWS[0], OR_ROWS[0], E_LONG, *QUIET_TAIL])
+    assert (row["status"], row["skip_reason"]) == ("skipped", "missing_bar")
+
+
+def test_s2_duplicate_outside_the_or_window_does_not_skip() -> None:
+    """2: "a session is skipped when its OR window lacks any expected bar, has a duplicate or
+    non-monotonic timestamp, ...": a repeated 09:33 bar (after the OR) leaves the window valid, so the
+    session trades (long at 101, eod 09:34 at 101.3)."""
+    row = _validated([*OR_ROWS, E_LONG, QUIET_TAIL[0], QUIET_TAIL[0], QUIET_TAIL[1]])
+    assert (row["status"], row["trades"]) == ("traded", 1)
+
+
+def test_s2_out_of_order_stamp_inside_the_or_window_skips() -> None:
+    """2 / 10.9.14: the 09:31 OR bar stored after the 09:32 bar is a non-monotonic timestamp in the window."""
+    row = _validated([OR_ROWS[0], E_LONG, OR_ROWS[1], *QUIET_TAIL])
+    assert (row["status"], row["skip_reason"]) == ("skipped", "duplicate_timestamp")
