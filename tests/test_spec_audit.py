@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from candles import utc
 from test_engine_scenarios import (
     CAPITAL,
@@ -248,3 +249,27 @@ def test_s2_out_of_order_stamp_inside_the_or_window_skips() -> None:
     """2 / 10.9.14: the 09:31 OR bar stored after the 09:32 bar is a non-monotonic timestamp in the window."""
     row = _validated([OR_ROWS[0], E_LONG, OR_ROWS[1], *QUIET_TAIL])
     assert (row["status"], row["skip_reason"]) == ("skipped", "duplicate_timestamp")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ambiguous, engine unchanged: 9.12 defines an opportunity as a bar where an armed side's trigger"
+    " is touched and lists `cutoff` first among the blocking reasons; the session's last bar (also barred"
+    " by section 3, a rule with no event name) is never treated as an opportunity by the engine, so an"
+    " armed touch past the cutoff on the last bar records no `cutoff` event",
+)
+def test_s9_12_armed_touch_on_the_last_bar_past_the_cutoff_is_a_cutoff_event() -> None:
+    check(
+        Scenario(
+            "s9_12_last_bar_past_cutoff",
+            day(
+                *OR_ROWS,
+                ("09:32", 100.5, 100.7, 100.3, 100.6, 1000),  # quiet
+                ("09:33", 100.6, 100.8, 100.4, 100.7, 1000),  # quiet, close 100.7 <= 101: long armed
+                ("09:34", 100.7, 101.2, 100.6, 100.9, 1000),  # last bar, at the cutoff, long touched
+            ),
+            [],
+            events=[("09:34", "long", "cutoff")],
+            overrides={"entry.cutoff": "09:34"},
+        )
+    )
