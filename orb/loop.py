@@ -399,7 +399,8 @@ class Loop:
             pos.exit_kind = kind
         pos.commission += commission
         self.equity += pnl
-        self.cum_r += pnl / (pos.r_ps * pos.shares)
+        if kind != "entry" and pos.remaining == 0:  # 7 / 10.9.7: cum_r moves by r_multiple at the last fill
+            self.cum_r += (pos.gross - pos.commission) / (pos.r_ps * pos.shares)
         ts = int(self.ts[i])
         if self.record:
             self.fills.append((pos.trade_id, self.symbol, ts, kind, price, qty, commission))

@@ -99,8 +99,8 @@ def regular_bars(
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
     """Regular-hours bars of sessions present up to `end`, with their session position.
 
-    Returns (bars, schedule of present sessions, session position per bar, flags of sessions whose
-    raw bars had duplicate or unsorted stamps).
+    Returns (bars, schedule of present sessions, session position per bar, flags of the bars whose
+    stamp was duplicated or out of order in the raw bars).
     """
     raw_index = bars.index
     if raw_index.tz is None:
@@ -133,17 +133,15 @@ def regular_bars(
     remap[present] = np.arange(len(present))
     ses = remap[held]
     bars = bars[keep]
-    dirty = np.zeros(len(sched), dtype=bool)  # sessions with a duplicate or out-of-order stamp
-    if len(bad_ts):
-        bad_pos = assign_sessions(pd.DatetimeIndex(bad_ts), sched)
-        dirty[bad_pos[bad_pos >= 0]] = True
-    return bars, sched, ses, dirty
+    bad_bar = bars.index.isin(bad_ts) if len(bad_ts) else np.zeros(len(bars), dtype=bool)
+    return bars, sched, ses, bad_bar
 
 
 def session_arrays(
-    cfg: Config, bars: pd.DataFrame, sched: pd.DataFrame, ses: np.ndarray, dirty: np.ndarray
+    cfg: Config, bars: pd.DataFrame, sched: pd.DataFrame, ses: np.ndarray, bad_bar: np.ndarray
 ) -> tuple[tuple[np.ndarray, ...], Sessions]:
-    """The bar arrays (open, high, low, close, volume) and every per-session value of strategy.md 1-4."""
+    """The bar arrays (open, high, low, close, volume) and every per-session value of strategy.md 1-4;
+    `bad_bar` flags the bars whose raw stamp was duplicated or out of order."""
     o = bars["open"].to_numpy(dtype=np.float64)
     h = bars["high"].to_numpy(dtype=np.float64)
     lo = bars["low"].to_numpy(dtype=np.float64)
@@ -197,6 +195,7 @@ def session_arrays(
     # Skip reasons, in the order they become known (strategy.md 1, 2).
     if cfg.orb.validate_or:
         interval = cfg.data.interval_minutes
+        dirty = np.bincount(ses[in_or & bad_bar], minlength=n_ses) > 0  # 2: in the OR window only
         invalid = validate_or(o, h, lo, c, v, offset, starts, or_end, or_minutes, dirty, interval)
     else:
         invalid = [""] * n_ses
@@ -298,8 +297,8 @@ def prepare(
     """Everything that does not depend on the position, for the sessions up to `end`; sessions before
     `start` only warm up daily values. A session date in `skip_sessions` is skipped with that reason
     (the data layer's `bad_bars`), before any other."""
-    rth, sched, ses, dirty = regular_bars(cfg, bars, end)
-    (o, h, lo, c, v), S = session_arrays(cfg, rth, sched, ses, dirty)
+    rth, sched, ses, bad_bar = regular_bars(cfg, bars, end)
+    (o, h, lo, c, v), S = session_arrays(cfg, rth, sched, ses, bad_bar)
     if skip_sessions:
         skip = [skip_sessions.get(day.date()) or reason for day, reason in zip(S.dates, S.skip, strict=True)]
         S = replace(S, skip=skip)

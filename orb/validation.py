@@ -20,8 +20,8 @@ def validate_or(
 ) -> list[str]:
     """The first failing check of each session's OR window [starts, or_end), in the order of strategy.md 2.
 
-    `offset` is each bar's minutes since its session open; `dirty` flags sessions whose raw bars had a
-    duplicate or out-of-order stamp; `interval` is the bar length in minutes."""
+    `offset` is each bar's minutes since its session open; `dirty` flags sessions whose OR window had a
+    duplicate or out-of-order stamp in the raw bars; `interval` is the bar length in minutes."""
     out = []
     for s in range(len(starts)):
         a, b = starts[s], or_end[s]
@@ -29,10 +29,10 @@ def validate_or(
         offs = offset[a:b]
         if b == a:
             out.append("missing_bar")  # an empty window lacks every expected bar
-        elif dirty[s]:
-            out.append("duplicate_timestamp")
         elif b - a != expected or not np.array_equal(offs, np.arange(expected) * interval):
             out.append("missing_bar")
+        elif dirty[s]:
+            out.append("duplicate_timestamp")
         elif (
             np.isnan(o[a:b]).any()
             or np.isnan(h[a:b]).any()
