@@ -10,6 +10,7 @@ import gc
 import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -92,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="whether --data stamps mark the bar start or end (data.file_bar_label; default auto)",
     )
     p.add_argument(
-        "--max-cost", type=_usd, metavar="USD", help="databento: refuse a download estimated above USD"
+        "--max-cost",
+        type=_nonnegative("an amount in USD", "5"),
+        metavar="USD",
+        help="databento: refuse a download estimated above USD",
     )
     p.add_argument("--interval", choices=INTERVALS, help="bar interval (default from config: 1m)")
     p.add_argument("--validate-or", action="store_true", help="skip sessions whose OR bars are invalid")
@@ -143,7 +147,11 @@ def _research_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--mc-by-session", action="store_true", help="resample whole sessions, not trades")
     g.add_argument(
-        "--mc-dd", type=_r_value, nargs="+", metavar="R", help="drawdown thresholds in R (5 10 20)"
+        "--mc-dd",
+        type=_nonnegative("a drawdown in R", "10"),
+        nargs="+",
+        metavar="R",
+        help="drawdown thresholds in R (5 10 20)",
     )
 
 
@@ -155,14 +163,19 @@ def _data_arg(text: str) -> tuple[str | None, Path]:
     return None, Path(text)
 
 
-def _usd(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected an amount in USD >= 0, e.g. 5, got {text!r}")
-    return value
+def _nonnegative(what: str, example: str) -> Callable[[str], float]:
+    """An argparse type for a finite amount >= 0, named `what` in its message (e.g. "an amount in USD")."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what} >= 0, e.g. {example}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _positive(text: str) -> int:
@@ -175,16 +188,6 @@ def _seed(text: str) -> int:
     if not text.isdigit() or len(text) > 19:
         raise argparse.ArgumentTypeError(f"expected a seed: a whole number >= 0, got {text[:30]!r}")
     return int(text)
-
-
-def _r_value(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a drawdown in R >= 0, e.g. 10, got {text!r}")
-    return value
 
 
 def _rank_key(text: str) -> str:

@@ -8,9 +8,8 @@ OutputNotFound (404 in the API). Nothing here writes or recomputes what a file h
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyarrow as pa
@@ -21,13 +20,13 @@ from orb.runs.store import (
     OutputNotFound,
     Page,
     PathLike,
-    _config,
     _manifest,
     _mode,
     _read_table,
     _symbol,
     as_date,
     date_scalar,
+    one_local_day,
     records,
 )
 from orb.schema import RunMode
@@ -154,16 +153,7 @@ def load_portfolio_bars(path: PathLike, symbol: str, session_date: date | str | 
     `timestamp` index, no `symbol` column); only `session_date`'s bars if given."""
     run = Path(path)
     table = _by_symbol(run, PORTFOLIO_BARS, symbol)
-    day = as_date(session_date, "session_date")
-    if day is not None:
-        zone = ZoneInfo(str(_config(run).get("session", {}).get("timezone", "America/New_York")))
-        lo = datetime.combine(day, time(), zone).astimezone(UTC)
-        hi = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
-        typ = table.schema.field("timestamp").type
-        table = table.filter(
-            (pc.field("timestamp") >= pa.scalar(lo, type=typ))
-            & (pc.field("timestamp") < pa.scalar(hi, type=typ))
-        )
+    table = one_local_day(run, table, as_date(session_date, "session_date"))
     return table.drop_columns(["symbol"]).to_pandas().set_index("timestamp")
 
 

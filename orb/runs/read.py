@@ -16,10 +16,9 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -111,6 +110,7 @@ from orb.runs.store import (  # noqa: F401 - re-exported: errors, patterns, path
     digest,
     downsample_positions,
     json_decimals,
+    one_local_day,
     records,
     resolve_runs_dir,
     symbols,
@@ -526,16 +526,7 @@ def load_bars(path: PathLike, symbol: str, session_date: date | str | None = Non
     if is_portfolio(run):
         return load_portfolio_bars(run, symbol, session_date)
     table = _read_table(run, symbol_file(_symbol(run, symbol), "bars"))
-    day = as_date(session_date, "session_date")
-    if day is not None:
-        zone = ZoneInfo(str(_config(run).get("session", {}).get("timezone", "America/New_York")))
-        lo = datetime.combine(day, time(), zone).astimezone(UTC)
-        hi = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
-        typ = table.schema.field("timestamp").type
-        table = table.filter(
-            (pc.field("timestamp") >= pa.scalar(lo, type=typ))
-            & (pc.field("timestamp") < pa.scalar(hi, type=typ))
-        )
+    table = one_local_day(run, table, as_date(session_date, "session_date"))
     frame = table.to_pandas()
     if frame.index.name != "timestamp":
         frame = frame.set_index("timestamp")

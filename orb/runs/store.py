@@ -22,9 +22,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -551,3 +552,16 @@ def records(table: pa.Table, rounded: bool = False) -> list[dict[str, Any]]:
                 if value is not None:
                     row[name] = round(value, digits)
     return rows
+
+
+def one_local_day(run: Path, table: pa.Table, day: date | None) -> pa.Table:
+    """`table`'s rows whose UTC `timestamp` falls on local `day` of the run's exchange (all when None)."""
+    if day is None:
+        return table
+    zone = ZoneInfo(str(_config(run).get("session", {}).get("timezone", "America/New_York")))
+    lo = datetime.combine(day, time(), zone).astimezone(UTC)
+    hi = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+    typ = table.schema.field("timestamp").type
+    return table.filter(
+        (pc.field("timestamp") >= pa.scalar(lo, type=typ)) & (pc.field("timestamp") < pa.scalar(hi, type=typ))
+    )
