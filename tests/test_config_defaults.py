@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from orb.config import DEFAULTS_PATH, Config, load_config
+from orb.config import DEFAULTS_PATH, Config, defaults_data, load_config
 
 
 def _paths(tree: dict, prefix: str = "") -> set[str]:
@@ -23,3 +23,19 @@ def test_model_defaults_equal_defaults_yaml():
 
 def test_loading_defaults_yaml_changes_nothing():
     assert load_config(None) == Config()
+
+
+def test_defaults_read_fast_equal_the_bounded_reading():
+    """defaults.yaml goes through libyaml's loader (orb.config.defaults_data); the bounded loader that
+    user files go through reads the same mapping from it and refuses nothing in it (no key twice)."""
+    from orb.safeyaml import read_yaml_file
+
+    bounded = read_yaml_file(DEFAULTS_PATH, "defaults.yaml", "--config")
+    assert defaults_data() == bounded
+    assert yaml.__with_libyaml__  # the pinned PyYAML wheel has it: the fast path is the one tested
+
+
+def test_defaults_data_is_a_new_mapping_each_time():
+    first = defaults_data()
+    first["risk"]["initial_capital"] = -1
+    assert defaults_data()["risk"]["initial_capital"] != -1

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orb.config import DEFAULTS_PATH, Config, deep_merge
+from orb.config import DEFAULTS_PATH, Config, deep_merge, defaults_data
 from orb.errors import OrbError
 
 REPO = DEFAULTS_PATH.parent
@@ -168,7 +168,7 @@ def _config(req: JobRequest) -> tuple[dict[str, Any], Config]:
         loaded = yaml.safe_load(_configs_file(req.preset, ("body", "preset")).read_text(encoding="utf-8"))
         user = loaded or {}
     user = deep_merge(user, req.overrides)
-    defaults = yaml.safe_load(DEFAULTS_PATH.read_text(encoding="utf-8"))
+    defaults = defaults_data()
     try:
         cfg = Config.model_validate(deep_merge(defaults, user))
     except ValidationError as exc:
