@@ -1,43 +1,48 @@
 """The shared Rich console, loguru sinks and the run's panels, progress bars and tables (backtest and
-research runs)."""
+research runs). Rich is imported when something is first drawn: a quiet run that prints only its run
+folder never loads it."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from loguru import logger
-from rich import box
-from rich.console import Console
-from rich.markup import escape
-from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from orb import metric_registry
 from orb.reasons import skip_meaning
 from orb.runs.layout import AGGREGATE
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 TOP_ROWS = 10  # combinations shown after a sweep
 
-console = Console(stderr=False, highlight=False)
+
+class _Console:
+    """The process's Rich console (stdout, no highlighting), created on first use."""
+
+    @functools.cached_property
+    def rich(self):
+        from rich.console import Console
+
+        return Console(stderr=False, highlight=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rich, name)
+
+
+console = _Console()
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {name}:{function}:{line} - {message}"
 SMALL_SAMPLE_TRADES = 30  # a Sharpe ratio from fewer trades is marked as a small sample
 _LEVEL_STYLE = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "DEBUG": "dim"}
@@ -119,23 +124,14 @@ def error_line(message: str) -> None:
 PROGRESS_ENV = "ORB_PROGRESS_FILE"
 
 
-class _Progress(Progress):
-    """Rich progress that, when ORB_PROGRESS_FILE is set (a run started as a job), also writes the
-    latest task's description, counts and `rate` field to that file as JSON (atomically, at most 5/s)."""
+class _JobFile:
+    """When ORB_PROGRESS_FILE is set (a run started as a job), the latest task's description, counts
+    and `rate` field go to that file as JSON (atomically, at most 5/s, always at a task's end)."""
 
     _written = 0.0
 
-    def update(self, task_id, **kwargs) -> None:  # type: ignore[override]
-        super().update(task_id, **kwargs)
-        self._snapshot(task_id)
-
-    def advance(self, task_id, advance: float = 1) -> None:
-        super().advance(task_id, advance)
-        self._snapshot(task_id)
-
-    def _snapshot(self, task_id) -> None:
+    def _snapshot(self, task) -> None:
         target = os.environ.get(PROGRESS_ENV)
-        task = self._tasks.get(task_id)
         now = time.monotonic()
         if not target or task is None or (now - self._written < 0.2 and task.completed < (task.total or 0)):
             return
@@ -154,9 +150,89 @@ class _Progress(Progress):
             logger.debug(f"cannot write the job progress file {target}")
 
 
-def progress(quiet: bool = False) -> Progress:
-    """Progress bars with counts, rate-friendly columns and ETA."""
-    return _Progress(
+@functools.cache
+def _rich_progress() -> type:
+    """Rich's Progress with the job file."""
+    from rich.progress import Progress
+
+    class _Progress(_JobFile, Progress):
+        def update(self, task_id, **kwargs) -> None:  # type: ignore[override]
+            super().update(task_id, **kwargs)
+            self._snapshot(self._tasks.get(task_id))
+
+        def advance(self, task_id, advance: float = 1) -> None:
+            super().advance(task_id, advance)
+            self._snapshot(self._tasks.get(task_id))
+
+    return _Progress
+
+
+@dataclass
+class _Task:
+    description: str
+    total: float | None
+    completed: float = 0
+    fields: dict = field(default_factory=dict)
+
+
+class _QuietProgress(_JobFile):
+    """A quiet run's progress: the same calls as Rich's Progress (add_task, update, advance, tasks),
+    counts kept for the job file, nothing drawn, Rich not loaded."""
+
+    def __init__(self) -> None:
+        self.tasks: list[_Task] = []
+
+    def __enter__(self) -> _QuietProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = 100, **fields: Any) -> int:
+        self.tasks.append(_Task(description, total, fields=fields))
+        return len(self.tasks) - 1
+
+    def update(
+        self,
+        task_id: int,
+        *,
+        total: float | None = None,
+        completed: float | None = None,
+        advance: float | None = None,
+        description: str | None = None,
+        **fields: Any,
+    ) -> None:
+        task = self.tasks[task_id]
+        if total is not None:
+            task.total = total
+        if advance is not None:
+            task.completed += advance
+        if completed is not None:
+            task.completed = completed
+        if description is not None:
+            task.description = description
+        task.fields.update(fields)
+        self._snapshot(task)
+
+    def advance(self, task_id: int, advance: float = 1) -> None:
+        self.update(task_id, advance=advance)
+
+
+def progress(quiet: bool = False):
+    """Progress bars with counts, rate-friendly columns and ETA (`quiet`: none drawn)."""
+    if quiet:
+        return _QuietProgress()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return _rich_progress()(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=30),
@@ -165,13 +241,15 @@ def progress(quiet: bool = False) -> Progress:
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=console.rich,
         transient=False,
-        disable=quiet,
     )
 
 
 def header(rows: dict[str, str]) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold cyan")
     grid.add_column()
@@ -201,6 +279,8 @@ def _small_sample_note(table: Table, trade_counts: list[int]) -> None:
 
 
 def symbol_table(per_symbol: dict[str, dict]) -> None:
+    from rich.table import Table
+
     table = Table(title="Per-symbol results", title_style="bold", header_style="bold magenta")
     table.add_column("Symbol", justify="left")
     for key in ("total_trades", "win_rate", "total_r", "avg_r", "profit_factor", "sharpe", "max_drawdown_r"):
@@ -223,6 +303,8 @@ def symbol_table(per_symbol: dict[str, dict]) -> None:
 
 
 def aggregate_table(agg: dict) -> None:
+    from rich.table import Table
+
     table = Table(title="Aggregate", title_style="bold", header_style="bold magenta")
     # the aggregate table's headers are named by interfaces.md (the registry's labels serve per-symbol)
     for header in ("Total Symbols", "Total Trades", "Total R", "Average R per Trade", "Win Rate", "Sharpe"):
@@ -241,6 +323,8 @@ def aggregate_table(agg: dict) -> None:
 
 def skipped_table(counts: dict[str, dict[str, int]]) -> None:
     """Sessions skipped, by symbol and reason."""
+    from rich.table import Table
+
     if not any(counts.values()):
         console.print("No session was skipped.", style="dim")
         return
@@ -258,10 +342,14 @@ def skipped_table(counts: dict[str, dict[str, int]]) -> None:
 
 def run_path(run_dir: Path) -> None:
     """The run folder as the last line of a quiet run, exactly as it is (no markup, emoji or wrapping)."""
-    console.out(str(run_dir), highlight=False)
+    sys.stdout.write(f"{run_dir}\n")
+    sys.stdout.flush()
 
 
 def completion(run_dir: Path, failures: dict[str, str], wall: float) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+
     runs_dir = run_dir.parent
     default = runs_dir.resolve() == Path("runs").resolve()
     folder, parent = escape(str(run_dir)), escape(str(runs_dir))  # a path may hold [...]
@@ -310,6 +398,9 @@ def _param_text(row: pd.Series, keys: tuple[str, ...]) -> str:
 
 
 def _research_table(title: str) -> Table:
+    from rich import box
+    from rich.table import Table
+
     return Table(
         title=title, title_style="bold", header_style="bold magenta", box=box.SIMPLE_HEAD, pad_edge=False
     )

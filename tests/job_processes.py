@@ -15,6 +15,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = {"symbols": ["SPY", "QQQ"], "start": "2024-01-02", "end": "2024-02-09", "source": "synthetic"}
+# Long enough (2 symbols x 1 year, about a second of work) that the executor's 0.25 s progress polls
+# land mid-run: SMALL can start and finish between two polls.
+YEAR = {**SMALL, "start": "2023-01-03", "end": "2023-12-29"}
 # Long enough (4 symbols x 5 years) that a cancel or a kill lands mid-run even on a quiet machine.
 LONG = {"symbols": ["SPY", "QQQ", "IWM", "DIA"], "start": "2019-01-02", "end": "2023-12-29"}
 FINAL = ("succeeded", "failed", "cancelled")

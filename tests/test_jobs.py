@@ -18,6 +18,7 @@ from job_processes import (
     LONG,
     REPO,
     SMALL,
+    YEAR,
     api_server,
     file_hashes,
     hidden_temp,
@@ -44,7 +45,7 @@ def _post(base: str, body: dict) -> httpx.Response:
 
 def test_submit_progress_succeeded_and_equal_to_the_cli(tmp_path):
     runs = tmp_path / "runs"
-    body = {**SMALL, "mode": "backtest", "overrides": {"orb": {"base_minutes": 5}}}
+    body = {**YEAR, "mode": "backtest", "overrides": {"orb": {"base_minutes": 5}}}
     with api_server(runs, workers=1) as base:
         posted = _post(base, body)
         assert posted.status_code == 202, posted.text
@@ -75,7 +76,7 @@ def test_submit_progress_succeeded_and_equal_to_the_cli(tmp_path):
     config.write_text(yaml.safe_dump(body["overrides"]), encoding="utf-8")
     cli_out = tmp_path / "cli"
     command = [sys.executable, str(REPO / "run_backtest.py"), "--symbols", "SPY", "QQQ", "--synthetic"]
-    command += ["--start", SMALL["start"], "--end", SMALL["end"], "--config", str(config)]
+    command += ["--start", YEAR["start"], "--end", YEAR["end"], "--config", str(config)]
     done_cli = subprocess.run(
         [*command, "--output-dir", str(cli_out), "-q"], cwd=tmp_path, capture_output=True, timeout=300
     )
