@@ -366,3 +366,32 @@ def test_a_run_folder_path_with_brackets_is_printed_as_it_is(tmp_path, quiet):
         assert lines[-1] == str(run_dir)
     else:
         assert any(f"Run folder: {run_dir}" in line for line in lines), proc.stdout
+
+
+def test_the_process_ends_with_its_output_and_log_flushed(tmp_path):
+    """The CLI process ends without the interpreter's teardown: what it printed and logged is all there."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "run_backtest.py"), "--symbols", "SPY", "--synthetic",
+         "--start", "2024-01-02", "--end", "2024-01-31", "-q", "--output-dir", "runs"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run,) = visible_runs(tmp_path / "runs")
+    assert done.stdout == f"{Path('runs') / run.name}\n"
+    last = (tmp_path / "backtest_run.log").read_text(encoding="utf-8").splitlines()[-1]
+    assert "SPY: " in last and " trades over 21 sessions" in last
+    assert "SPY: " in (run / "run.log").read_text(encoding="utf-8").splitlines()[-1]
+
+
+def test_the_fast_exit_waits_for_nothing_alive():
+    """With another thread alive, `_end_process` returns the code for a normal exit (which joins it)."""
+    import threading
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        assert run_backtest._end_process(3) == 3
+    finally:
+        release.set()
+        worker.join()
