@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,12 @@ class Loop:
         self.slip = cfg.costs.slippage_per_share
         self.comm = cfg.costs.commission_per_share
         self.cutoff = hhmm_minutes(cfg.entry.cutoff)
+        gov = cfg.governance
+        self.max_signals, self.lockout_losses, self.max_loss_r = (
+            gov.max_signals_per_day,
+            gov.lockout_after_losses,
+            gov.max_daily_loss_r,
+        )
         self.pivot = cfg.confluence.price_action.pivot_len
         conf = cfg.confluence
         self.factors = [(name, getattr(conf, name)) for name in FACTOR_NAMES]
@@ -170,41 +177,58 @@ class Loop:
         self.logged.add(key)
         self.events.append((self.ts.item(i), self.symbol, self.dates[s], SIDE_NAME[side], reason, detail))
 
-    def _governance_block(self, minute: int) -> str:
-        """First blocking rule of 9.12's order among the side-independent ones, or "" (`minute`: the
-        bar's local minute of the day)."""
-        gov = self.cfg.governance
+    def _day_block(self) -> str:
+        """First blocking rule of 9.12's order among those on the session's state (after `cutoff`, which
+        the bar's time decides), or ""."""
         day = self.day
-        if minute >= self.cutoff:
-            return "cutoff"
-        if day.entries >= gov.max_signals_per_day:
+        if day.entries >= self.max_signals:
             return "signal_cap"
-        if gov.lockout_after_losses and day.full_stops >= gov.lockout_after_losses:
+        if self.lockout_losses and day.full_stops >= self.lockout_losses:
             return "lockout_losses"
-        if gov.max_daily_loss_r is not None and day.r <= -gov.max_daily_loss_r:
+        if self.max_loss_r is not None and day.r <= -self.max_loss_r:
             return "lockout_daily_r"
         return ""
+
+    def _blocked(
+        self, s: int, k: int, end: int, day_block: str, details: tuple[str, str], one_side: bool
+    ) -> int:
+        """Record the events of session s's opportunities from k on while a governance rule blocks them;
+        return the first that no rule blocks (`end`: none). While flat and blocked the session's state
+        does not change, so `day_block` (_day_block's answer) holds throughout; `cutoff` comes first.
+        `one_side` (close mode): an opportunity acts on its long side if that is armed, else its short."""
+        opp, minute, longs, shorts = self.opp, self.opp_minute, self.opp_long, self.opp_short
+        cutoff = self.cutoff
+        for j in range(k, end):
+            block = "cutoff" if minute[j] >= cutoff else day_block
+            if not block:
+                return j
+            if longs[j]:
+                self._event(s, opp[j], LONG, block, details[0])
+            if shorts[j] and not (one_side and longs[j]):
+                self._event(s, opp[j], SHORT, block, details[1])
+        return end
 
     def _session_stop_mode(self, s: int) -> None:
         """Stop orders at the trigger levels (strategy.md 3, 9.4, 9.12)."""
         upper, lower = self.L.upper[s], self.L.lower[s]
-        o, opp, opp_minute = self.o, self.opp, self.opp_minute
+        o, opp, opp_minute, cutoff = self.o, self.opp, self.opp_minute, self.cutoff
         opp_long, opp_short = self.opp_long, self.opp_short
         k, end = self.opp_from[s], self.opp_to[s]
         while k < end:
             i = opp[k]  # armed and touched; a side entry.direction does not allow is never armed (11.1)
             long_ok, short_ok = opp_long[k], opp_short[k]
-            block = self._governance_block(opp_minute[k])
+            day_block = self._day_block()
+            if day_block or opp_minute[k] >= cutoff:
+                if not self.record:
+                    break  # each governance rule holds to the session's end: only events would follow
+                k = self._blocked(
+                    s, k, end, day_block, ("long trigger touched", "short trigger touched"), False
+                )
+                continue
             k += 1
-            if block and not self.record:
-                break  # each rule of _governance_block holds to the session's end: only events would follow
-            if not block and long_ok and short_ok:
-                block = "ambiguous_bar"  # both armed sides touched: the bar is skipped
-            if block:
-                if long_ok:
-                    self._event(s, i, LONG, block, "long trigger touched")
-                if short_ok:
-                    self._event(s, i, SHORT, block, "short trigger touched")
+            if long_ok and short_ok:
+                for side in (LONG, SHORT):  # both armed sides touched: the bar is skipped
+                    self._event(s, i, side, "ambiguous_bar", f"{SIDE_NAME[side]} trigger touched")
                 continue
             side = LONG if long_ok else SHORT
             ok, score, flags = self._confluence(s, i - 1, side)  # data up to the close of t-1
@@ -219,18 +243,18 @@ class Loop:
 
     def _session_close_mode(self, s: int) -> None:
         """Close signals filled at the next bar's open (strategy.md 3, 9.14)."""
-        o, opp, opp_long, opp_minute = self.o, self.opp, self.opp_long, self.opp_minute
+        o, opp, opp_long, opp_minute, cutoff = self.o, self.opp, self.opp_long, self.opp_minute, self.cutoff
         k, end = self.opp_from[s], self.opp_to[s]
         while k < end:
             i = opp[k]  # an armed, allowed side closed beyond its trigger; t+1 is not the last bar
             side = LONG if opp_long[k] else SHORT
-            block = self._governance_block(opp_minute[k])
-            k += 1
-            if block and not self.record:
-                break  # as in stop mode: no entry can follow
-            if block:
-                self._event(s, i, side, block, f"{SIDE_NAME[side]} close signal")
+            day_block = self._day_block()
+            if day_block or opp_minute[k] >= cutoff:
+                if not self.record:
+                    break  # as in stop mode: no entry can follow
+                k = self._blocked(s, k, end, day_block, ("long close signal", "short close signal"), True)
                 continue
+            k += 1
             ok, score, flags = self._confluence(s, i, side)  # data up to the close of t
             if not ok:
                 self._event(s, i, side, "confluence", f"score {score:g} below required")
@@ -531,12 +555,13 @@ class Loop:
             FILL_COLUMNS,
             {"trade_id": "str", "symbol": "str", "kind": "str", "time": TIME, "shares": "int64"},
         )
-        eq = frame(self.equity_rows, ("timestamp", "equity", "cum_r"), {"timestamp": TIME})
-        eq = eq.sort_values("timestamp", kind="stable", ignore_index=True)
-        dd_pct, dd_r = drawdowns(
-            eq["equity"].to_numpy(), eq["cum_r"].to_numpy(), initial_equity=self.cfg.risk.initial_capital
-        )
-        equity = eq.assign(drawdown_pct=dd_pct, drawdown_r=dd_r)[list(EQUITY_COLUMNS)]
+        rows = sorted(self.equity_rows, key=itemgetter(0))  # by time, stable
+        equity = frame(rows, EQUITY_COLUMNS[:3], {"timestamp": TIME})
+        equity["drawdown_pct"], equity["drawdown_r"] = drawdowns(
+            equity["equity"].to_numpy(),
+            equity["cum_r"].to_numpy(),
+            initial_equity=self.cfg.risk.initial_capital,
+        )  # the columns of EQUITY_COLUMNS, in order
         sessions = frame(
             self.session_rows,
             SESSION_COLUMNS,

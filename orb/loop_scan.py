@@ -130,15 +130,13 @@ def find_opportunities(cfg: Config, p: Prepared) -> tuple:
         stop_at = last - 1  # t+1 must exist and not be the last bar
         long_act &= c > upper
         short_act &= c < lower
-    idx = np.arange(n)
-    window = idx >= np.repeat(S.or_end, lengths)
-    window &= idx < np.repeat(stop_at, lengths)
     sides = allowed_sides(cfg, p)
     if sides is not None:
         long_act &= np.repeat(sides[0], lengths)
         short_act &= np.repeat(sides[1], lengths)
-    window &= long_act | short_act
-    opp = np.flatnonzero(window)
+    acting = np.flatnonzero(long_act | short_act)
+    ses = p.ses[acting]
+    opp = acting[(acting >= S.or_end[ses]) & (acting < stop_at[ses])]  # in the session's window
     return (
         [],
         opp.tolist(),
