@@ -78,10 +78,10 @@ def session_vwap(
     cum_vol = np.cumsum(volume, dtype=np.float64)
     lengths = np.diff(np.append(starts, len(high)))
     before = starts[1:] - 1  # the last bar of the previous session
-    cum_tpv -= np.repeat(np.concatenate(([0.0], cum_tpv[before])), lengths)
     cum_vol -= np.repeat(np.concatenate(([0.0], cum_vol[before])), lengths)
     traded = cum_vol > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf after an infinite price: NaN
+        cum_tpv -= np.repeat(np.concatenate(([0.0], cum_tpv[before])), lengths)
         cum_tpv /= cum_vol
     cum_tpv[~traded] = np.nan
     return cum_tpv

@@ -509,8 +509,9 @@ class Loop:
         bounds = np.stack((i0, i1), axis=1).ravel()  # reduceat over [i0, i1), then bar i1 itself
         hi = np.maximum(np.maximum.reduceat(self.h, bounds)[::2], self.h[i1])
         lw = np.minimum(np.minimum.reduceat(self.lo, bounds)[::2], self.lo[i1])
-        mfe = np.maximum(np.where(long, hi - entry, entry - lw), 0.0) / r_ps
-        mae = np.minimum(np.where(long, lw - entry, entry - hi), 0.0) / r_ps
+        with np.errstate(all="ignore"):  # as Python float arithmetic: inf or NaN, never a warning
+            mfe = np.maximum(np.where(long, hi - entry, entry - lw), 0.0) / r_ps
+            mae = np.minimum(np.where(long, lw - entry, entry - hi), 0.0) / r_ps
         for row, up, down in zip(rows, mfe.tolist(), mae.tolist(), strict=True):
             row[MFE_AT], row[MFE_AT + 1] = up, down
 
