@@ -14,7 +14,7 @@ from datetime import date
 import pandas as pd
 
 from orb.config import Config
-from orb.loop import Loop
+from orb.loop import TRADE_ROW, Loop
 from orb.loop_rows import BacktestResult
 from orb.metrics import MetricInputs
 from orb.prepare import Prepared, prepare
@@ -108,7 +108,9 @@ class SessionLoop:
         n_trades, n_fills = len(loop.trades), len(loop.fills)
         loop.sizing_equity = sizing_equity
         loop.run_session(self._position[day])
-        return SessionOutcome(loop.trades[n_trades:], loop.fills[n_fills:])
+        loop.excursions()
+        trades = [dict(zip(TRADE_ROW, row, strict=True)) for row in loop.trades[n_trades:]]
+        return SessionOutcome(trades, loop.fills[n_fills:])
 
     def results(self) -> BacktestResult:
         """The frames of every session run so far (equity and cum_r are this symbol's own)."""

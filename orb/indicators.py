@@ -70,12 +70,18 @@ def session_vwap(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, starts: np.ndarray
 ) -> np.ndarray:
     """VWAP of the typical price from each session's first bar through each bar; NaN at zero volume."""
-    tpv = (high + low + close) / 3.0 * volume
-    cum_tpv = np.cumsum(tpv)
-    cum_vol = np.cumsum(volume.astype(np.float64))
+    cum_tpv = high + low
+    cum_tpv += close
+    cum_tpv /= 3.0
+    cum_tpv *= volume  # (high + low + close) / 3 * volume, in place
+    np.cumsum(cum_tpv, out=cum_tpv)
+    cum_vol = np.cumsum(volume, dtype=np.float64)
     lengths = np.diff(np.append(starts, len(high)))
-    base_tpv = np.repeat(np.concatenate(([0.0], cum_tpv))[starts], lengths)
-    base_vol = np.repeat(np.concatenate(([0.0], cum_vol))[starts], lengths)
-    day_vol = cum_vol - base_vol
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(day_vol > 0, (cum_tpv - base_tpv) / day_vol, np.nan)
+    before = starts[1:] - 1  # the last bar of the previous session
+    cum_vol -= np.repeat(np.concatenate(([0.0], cum_vol[before])), lengths)
+    traded = cum_vol > 0
+    with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf after an infinite price: NaN
+        cum_tpv -= np.repeat(np.concatenate(([0.0], cum_tpv[before])), lengths)
+        cum_tpv /= cum_vol
+    cum_tpv[~traded] = np.nan
+    return cum_tpv

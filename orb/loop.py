@@ -9,12 +9,15 @@ current bar). Every other bar changes nothing. Fill times are the start stamp of
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 
-from orb.config import FACTOR_NAMES, Config, Direction, EntryMode, SameBar, StopMode, hhmm_minutes
+from orb.config import FACTOR_NAMES, Config, EntryMode, SameBar, StopMode, hhmm_minutes
 from orb.loop_rows import EPOCH_ORDINAL, TIME, BacktestResult, Day, Position, frame
+from orb.loop_scan import find_opportunities, session_lists
 from orb.metrics import MetricInputs, drawdowns
 from orb.prepare import Prepared
 from orb.schema import EQUITY_COLUMNS, EVENT_COLUMNS, FILL_COLUMNS, SESSION_COLUMNS, TRADE_COLUMNS
@@ -23,6 +26,8 @@ LONG, SHORT = 1, -1
 SIDE_NAME = {LONG: "long", SHORT: "short"}
 # strategy.md 9.12: when several rules block the same bar, the first in this order is the reason.
 BLOCK_ORDER = ("cutoff", "signal_cap", "lockout_losses", "lockout_daily_r", "ambiguous_bar", "confluence")
+TRADE_ROW = (*TRADE_COLUMNS, *(f"factor_{name}" for name in FACTOR_NAMES))  # a trade row's values
+MFE_AT = TRADE_ROW.index("mfe_r")  # mae_r follows
 
 
 class Loop:
@@ -35,19 +40,17 @@ class Loop:
         self.o, self.h, self.lo, self.c, _ = p.arrays
         self.vwap = p.vwap
         self.ts = p.ts_ns  # int64 ns since the epoch, UTC
-        self.S = S = p.sessions
-        derived = p.derived.get("loop")
-        if derived is None:
-            with np.errstate(invalid="ignore"):  # NaN when either is NaN
-                low_open, high_open = np.minimum(self.o, self.lo), np.maximum(self.o, self.h)
-            dates = [d.date() for d in S.dates]
-            derived = (dates, S.close_ts.as_unit("ns").asi8.tolist(), low_open, high_open, p.ses)
-            p.derived["loop"] = derived
-        self.dates, self.close_ns, self.low_open, self.high_open, self._ses = derived
+        self.skip = p.sessions.skip
+        lists = p.derived.get("lists")
+        if lists is None:
+            lists = p.derived["lists"] = session_lists(p)
+        self.L = lists
+        self.dates = lists.dates
         self.equity = cfg.risk.initial_capital
         self.sizing_equity: float | None = None  # portfolio mode: alloc_d in place of equity (10.2)
         self.cum_r = 0.0
-        self.trades: list[dict] = []
+        self.trades: list = []  # lists in TRADE_ROW order (dicts of the metric inputs when not `record`)
+        self.pending: list[tuple] = []  # (row, entry bar, exit bar, long, entry, r_ps): no MFE/MAE yet
         self.fills: list[tuple] = []
         self.equity_rows: list[tuple] = []
         self.events: list[tuple] = []
@@ -55,6 +58,12 @@ class Loop:
         self.slip = cfg.costs.slippage_per_share
         self.comm = cfg.costs.commission_per_share
         self.cutoff = hhmm_minutes(cfg.entry.cutoff)
+        gov = cfg.governance
+        self.max_signals, self.lockout_losses, self.max_loss_r = (
+            gov.max_signals_per_day,
+            gov.lockout_after_losses,
+            gov.max_daily_loss_r,
+        )
         self.pivot = cfg.confluence.price_action.pivot_len
         conf = cfg.confluence
         self.factors = [(name, getattr(conf, name)) for name in FACTOR_NAMES]
@@ -62,7 +71,7 @@ class Loop:
         self.scored = p.derived.setdefault(("confluence", conf.model_dump_json()), {})
         key = ("opportunities", cfg.entry.mode, cfg.entry.direction, cfg.session.timezone)
         if key not in p.derived:
-            p.derived[key] = self._find_opportunities()
+            p.derived[key] = find_opportunities(cfg, p)
         (
             self.or_minute,
             self.opp,
@@ -73,64 +82,16 @@ class Loop:
             self.opp_to,
         ) = p.derived[key]
 
-    def _local_minutes(self, idx: np.ndarray) -> list[int]:
-        """Exchange-local minute of the day (hour * 60 + minute) of the bars at `idx`."""
-        local = pd.DatetimeIndex(self.ts[idx], tz="UTC").tz_convert(self.cfg.session.timezone)
-        return (local.hour * 60 + local.minute).to_numpy().tolist()
-
-    def _find_opportunities(self) -> tuple:
-        """The bars on which an entry rule can act, found for every session at once with numpy.
-
-        stop mode: a side is armed and its trigger touched (strategy.md 3); close mode: an armed side's
-        close beyond its trigger with t+1 not the session's last bar (9.14); only sides `entry.direction`
-        allows (11.1); bars from the first after the OR to before the last. Every other bar can do
-        nothing while flat, so the loop visits these bars only. Session s holds `opp[opp_from[s]:
-        opp_to[s]]`; `opp_long`/`opp_short` say which sides act, `opp_minute` the local minute.
-        or_candle mode: `or_minute`, the local minute of each session's first bar after the OR."""
-        S, n = self.S, len(self.ts)
-        mode = self.cfg.entry.mode
-        if mode is EntryMode.OR_CANDLE:
-            or_minute = self._local_minutes(np.minimum(S.or_end, max(n - 1, 0))) if n else []
-            return or_minute, [], [], [], [], [], []
-        ses = self._ses
-        long_ok, short_ok = self._allowed_sides()
-        c, upper, lower = self.c, S.upper[ses], S.lower[ses]
-        c_prev = np.concatenate(([np.nan], c[:-1]))  # close(t-1); t is never a session's first bar here
-        last = S.ends - 1  # the session's last bar never opens a position
-        if mode is EntryMode.STOP:
-            stop_at = last
-            long_act = (c_prev <= upper) & (self.h >= upper)
-            short_act = (c_prev >= lower) & (self.lo <= lower)
-        else:
-            stop_at = last - 1  # t+1 must exist and not be the last bar
-            long_act = (c_prev <= upper) & (c > upper)
-            short_act = (c_prev >= lower) & (c < lower)
-        idx = np.arange(n)
-        window = (idx >= S.or_end[ses]) & (idx < stop_at[ses])
-        long_act &= long_ok[ses]
-        short_act &= short_ok[ses]
-        opp = np.flatnonzero(window & (long_act | short_act))
-        return (
-            [],
-            opp.tolist(),
-            long_act[opp].tolist(),
-            short_act[opp].tolist(),
-            self._local_minutes(opp),
-            np.searchsorted(opp, S.or_end).tolist(),
-            np.searchsorted(opp, np.maximum(stop_at, S.or_end)).tolist(),
-        )
-
     # -- confluence (strategy.md 4, 9.13, 9.16) --
     def _flags(self, s: int, e: int, side: int) -> dict[str, int]:
-        S = self.S
-        start = S.starts[s]
+        L = self.L
         h, lo = self.h, self.lo
         close = self.c.item(e)
         k = self.pivot
-        flags = {"rel_volume": int(S.relvol_flag[s])}
+        flags = {"rel_volume": int(L.relvol_flag[s])}
         vw = self.vwap.item(e)
         flags["vwap"] = int(not math.isnan(vw) and (close > vw if side == LONG else close < vw))
-        if e - k >= start:
+        if e - k >= L.starts[s]:
             if side == LONG:
                 pa = h.item(e) > h.item(e - k) and lo.item(e) > lo.item(e - k)
             else:
@@ -138,7 +99,7 @@ class Loop:
         else:
             pa = False
         flags["price_action"] = int(pa)
-        ph, pl = S.prev_high[s], S.prev_low[s]
+        ph, pl = L.prev_high[s], L.prev_low[s]
         if math.isnan(ph):
             flags["profile"] = 0
         else:
@@ -163,14 +124,13 @@ class Loop:
         score = float(sum(factor.weight * flags[name] for name, factor in self.factors))
         if not conf.enabled:
             return True, score, flags
-        required = conf.weak_trend_required if self.S.adx_weak[s] else conf.required
+        required = conf.weak_trend_required if self.L.adx_weak[s] else conf.required
         return score >= required, score, flags
 
     # -- session --
     def run_session(self, s: int) -> None:
-        S = self.S
         date_ = self.dates[s]
-        reason = S.skip[s]
+        reason = self.skip[s]
         if reason:
             self._end_session(s, date_, "skipped", reason, 0, 0.0)
             return
@@ -187,15 +147,15 @@ class Loop:
         self._end_session(s, date_, status, "", self.day.entries, self.day.r)
 
     def _end_session(self, s: int, date_, status: str, reason: str, trades: int, day_r: float) -> None:
-        S = self.S
-        atr = S.atr[s]
-        width = S.or_high[s] - S.or_low[s]
+        L = self.L
+        atr = L.atr[s]
+        width = L.or_high[s] - L.or_low[s]
         self.session_rows.append(
             (
                 date_,
-                int(S.or_minutes[s]),
-                S.or_high[s],
-                S.or_low[s],
+                L.or_minutes[s],
+                L.or_high[s],
+                L.or_low[s],
                 width,
                 atr,
                 width / atr if atr > 0 else math.nan,
@@ -203,11 +163,11 @@ class Loop:
                 reason or None,
                 trades,
                 day_r,
-                S.upper[s],
-                S.lower[s],
+                L.upper[s],
+                L.lower[s],
             )
         )
-        self.equity_rows.append((self.close_ns[s], self.equity, self.cum_r))
+        self.equity_rows.append((L.close_ns[s], self.equity, self.cum_r))
 
     def _event(self, s: int, i: int, side: int, reason: str, detail: str) -> None:
         """Record a blocked opportunity once per (session, side, reason) (strategy.md 9.12)."""
@@ -215,106 +175,100 @@ class Loop:
         if not self.record or key in self.logged:
             return
         self.logged.add(key)
-        self.events.append((int(self.ts[i]), self.symbol, self.dates[s], SIDE_NAME[side], reason, detail))
+        self.events.append((self.ts.item(i), self.symbol, self.dates[s], SIDE_NAME[side], reason, detail))
 
-    def _governance_block(self, minute: int) -> str:
-        """First blocking rule of 9.12's order among the side-independent ones, or "" (`minute`: the
-        bar's local minute of the day)."""
-        gov = self.cfg.governance
+    def _day_block(self) -> str:
+        """First blocking rule of 9.12's order among those on the session's state (after `cutoff`, which
+        the bar's time decides), or ""."""
         day = self.day
-        if minute >= self.cutoff:
-            return "cutoff"
-        if day.entries >= gov.max_signals_per_day:
+        if day.entries >= self.max_signals:
             return "signal_cap"
-        if gov.lockout_after_losses and day.full_stops >= gov.lockout_after_losses:
+        if self.lockout_losses and day.full_stops >= self.lockout_losses:
             return "lockout_losses"
-        if gov.max_daily_loss_r is not None and day.r <= -gov.max_daily_loss_r:
+        if self.max_loss_r is not None and day.r <= -self.max_loss_r:
             return "lockout_daily_r"
         return ""
 
-    def _allowed_sides(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per session, (long, short) allowed by `entry.direction` (strategy.md 11.1).
-
-        `or_candle`: the sign of close(last OR bar) - open(first OR bar), bars present in the window;
-        a doji allows neither side."""
-        direction = self.cfg.entry.direction
-        n_ses = len(self.S.starts)
-        yes, no = np.ones(n_ses, dtype=bool), np.zeros(n_ses, dtype=bool)
-        if direction is Direction.BOTH:
-            return yes, yes
-        if direction is Direction.LONG:
-            return yes, no
-        if direction is Direction.SHORT:
-            return no, yes
-        if not len(self.ts):
-            return no, no
-        body = self.c[np.maximum(self.S.or_end - 1, 0)] - self.o[self.S.starts]
-        return body > 0, body < 0
+    def _blocked(
+        self, s: int, k: int, end: int, day_block: str, details: tuple[str, str], one_side: bool
+    ) -> int:
+        """Record the events of session s's opportunities from k on while a governance rule blocks them;
+        return the first that no rule blocks (`end`: none). While flat and blocked the session's state
+        does not change, so `day_block` (_day_block's answer) holds throughout; `cutoff` comes first.
+        `one_side` (close mode): an opportunity acts on its long side if that is armed, else its short."""
+        opp, minute, longs, shorts = self.opp, self.opp_minute, self.opp_long, self.opp_short
+        cutoff = self.cutoff
+        for j in range(k, end):
+            block = "cutoff" if minute[j] >= cutoff else day_block
+            if not block:
+                return j
+            if longs[j]:
+                self._event(s, opp[j], LONG, block, details[0])
+            if shorts[j] and not (one_side and longs[j]):
+                self._event(s, opp[j], SHORT, block, details[1])
+        return end
 
     def _session_stop_mode(self, s: int) -> None:
         """Stop orders at the trigger levels (strategy.md 3, 9.4, 9.12)."""
-        S = self.S
-        upper, lower = S.upper[s], S.lower[s]
-        o = self.o
-        i = S.or_end[s]  # the first bar that may act; after a trade, the bar after its exit
-        for k in range(self.opp_from[s], self.opp_to[s]):
-            t = self.opp[k]  # armed and touched; a side entry.direction does not allow is never armed (11.1)
-            if t < i:
-                continue  # a position was open on this bar
-            i = t
-            sides = [side for side, ok in ((LONG, self.opp_long[k]), (SHORT, self.opp_short[k])) if ok]
-            block = self._governance_block(self.opp_minute[k])
-            if block and not self.record:
-                break  # each rule of _governance_block holds to the session's end: only events would follow
-            if not block and len(sides) == 2:
-                block = "ambiguous_bar"  # both armed sides touched: the bar is skipped
-            if block:
-                for side in sides:
-                    self._event(s, i, side, block, f"{SIDE_NAME[side]} trigger touched")
-                i += 1
+        upper, lower = self.L.upper[s], self.L.lower[s]
+        o, opp, opp_minute, cutoff = self.o, self.opp, self.opp_minute, self.cutoff
+        opp_long, opp_short = self.opp_long, self.opp_short
+        k, end = self.opp_from[s], self.opp_to[s]
+        while k < end:
+            i = opp[k]  # armed and touched; a side entry.direction does not allow is never armed (11.1)
+            long_ok, short_ok = opp_long[k], opp_short[k]
+            day_block = self._day_block()
+            if day_block or opp_minute[k] >= cutoff:
+                if not self.record:
+                    break  # each governance rule holds to the session's end: only events would follow
+                k = self._blocked(
+                    s, k, end, day_block, ("long trigger touched", "short trigger touched"), False
+                )
                 continue
-            side = sides[0]
+            k += 1
+            if long_ok and short_ok:
+                for side in (LONG, SHORT):  # both armed sides touched: the bar is skipped
+                    self._event(s, i, side, "ambiguous_bar", f"{SIDE_NAME[side]} trigger touched")
+                continue
+            side = LONG if long_ok else SHORT
             ok, score, flags = self._confluence(s, i - 1, side)  # data up to the close of t-1
             if not ok:
                 self._event(s, i, side, "confluence", f"score {score:g} below required")
-                i += 1
                 continue
             # Stop entry: a gap through the level fills at the open (strategy.md 3).
             raw = max(upper, o.item(i)) if side == LONG else min(lower, o.item(i))
             exit_bar = self._enter(s, i, side, raw, score, flags)
-            i = i + 1 if exit_bar is None else exit_bar + 1
+            if exit_bar is not None:  # the next opportunity is after the exit bar
+                k = bisect_left(opp, exit_bar + 1, k, end)
 
     def _session_close_mode(self, s: int) -> None:
         """Close signals filled at the next bar's open (strategy.md 3, 9.14)."""
-        o = self.o
-        i = self.S.or_end[s]
-        for k in range(self.opp_from[s], self.opp_to[s]):
-            t = self.opp[k]  # an armed, allowed side closed beyond its trigger; t+1 is not the last bar
-            if t < i:
+        o, opp, opp_long, opp_minute, cutoff = self.o, self.opp, self.opp_long, self.opp_minute, self.cutoff
+        k, end = self.opp_from[s], self.opp_to[s]
+        while k < end:
+            i = opp[k]  # an armed, allowed side closed beyond its trigger; t+1 is not the last bar
+            side = LONG if opp_long[k] else SHORT
+            day_block = self._day_block()
+            if day_block or opp_minute[k] >= cutoff:
+                if not self.record:
+                    break  # as in stop mode: no entry can follow
+                k = self._blocked(s, k, end, day_block, ("long close signal", "short close signal"), True)
                 continue
-            i = t
-            side = LONG if self.opp_long[k] else SHORT
-            block = self._governance_block(self.opp_minute[k])
-            if block and not self.record:
-                break  # as in stop mode: no entry can follow
-            if block:
-                self._event(s, i, side, block, f"{SIDE_NAME[side]} close signal")
-                i += 1
-                continue
+            k += 1
             ok, score, flags = self._confluence(s, i, side)  # data up to the close of t
             if not ok:
                 self._event(s, i, side, "confluence", f"score {score:g} below required")
-                i += 1
                 continue
             exit_bar = self._enter(s, i + 1, side, o.item(i + 1), score, flags, signal_bar=i)
-            i = i + 1 if exit_bar is None else exit_bar + 1
+            if exit_bar is not None:
+                k = bisect_left(opp, exit_bar + 1, k, end)
 
     def _session_or_candle(self, s: int) -> None:
         """Opening-candle direction, market entry on the first bar after the OR (9.15, 9.18)."""
-        S = self.S
-        a, b = S.starts[s], S.or_end[s]
+        L = self.L
+        a, b = L.starts[s], L.or_end[s]
         body = self.c.item(b - 1) - self.o.item(a)
-        if body == 0 or b >= S.ends[s] - 1:  # no direction, or no entry bar before the last bar
+        if body == 0 or b >= L.ends[s] - 1:  # no direction, or no entry bar before the last bar
             return
         side = LONG if body > 0 else SHORT
         if self.or_minute[s] >= self.cutoff:
@@ -341,13 +295,13 @@ class Loop:
 
         A blocked entry is recorded on the opportunity's bar: `signal_bar` in close mode, else i."""
         cfg = self.cfg
-        S = self.S
+        L = self.L
         entry = raw_price + side * self.slip  # 9.1: entry_fill includes slippage
         or_stop = (
-            S.or_low[s] - cfg.trade.stop_buffer if side == LONG else S.or_high[s] + cfg.trade.stop_buffer
+            L.or_low[s] - cfg.trade.stop_buffer if side == LONG else L.or_high[s] + cfg.trade.stop_buffer
         )
         mode = cfg.trade.stop_mode
-        atr = S.atr[s]
+        atr = L.atr[s]
         if mode is StopMode.OR_OPPOSITE:
             stop = or_stop
         elif mode is StopMode.ATR:
@@ -401,16 +355,16 @@ class Loop:
         self.equity += pnl
         if kind != "entry" and pos.remaining == 0:  # 7 / 10.9.7: cum_r moves by r_multiple at the last fill
             self.cum_r += (pos.gross - pos.commission) / (pos.r_ps * pos.shares)
-        ts = int(self.ts[i])
+        ts = self.ts.item(i)
         if self.record:
             self.fills.append((pos.trade_id, self.symbol, ts, kind, price, qty, commission))
         self.equity_rows.append((ts, self.equity, self.cum_r))
 
     def _manage(self, s: int, i0: int, pos: Position) -> int:
         """Walk bars from the entry bar until the position is flat; return the exit bar."""
-        last = self.S.ends[s] - 1
+        last = self.L.ends[s] - 1
         o, h, lo, c = self.o, self.h, self.lo, self.c
-        low_open, high_open = self.low_open, self.high_open
+        low_open, high_open = self.L.low_open, self.L.high_open
         side = pos.side
         slip = self.slip
         ohlc_path = self.cfg.trade.same_bar is SameBar.OHLC_PATH
@@ -462,7 +416,7 @@ class Loop:
                 pos.stop = be_level
                 pos.at_breakeven = True
                 if i < last:
-                    pos.be_time = int(self.ts[i + 1])
+                    pos.be_time = self.ts.item(i + 1)
             if i >= last:
                 # 5.5 / 9.7: at the session's last bar whatever is left exits at the close.
                 self._fill(pos, i, "eod", ci - side * slip, pos.remaining)
@@ -486,7 +440,7 @@ class Loop:
                 self._fill(pos, i, kind, price, qty)
 
     def _close_trade(self, s: int, pos: Position, i0: int, i1: int, score: float, flags: dict) -> None:
-        S = self.S
+        L = self.L
         initial_risk = pos.r_ps * pos.shares
         net = pos.gross - pos.commission
         r = net / initial_risk
@@ -498,7 +452,7 @@ class Loop:
             day.full_stops += 1
         elif r > 0:
             day.full_stops = 0
-        entry_time, exit_time = int(self.ts[i0]), int(self.ts[i1])
+        entry_time, exit_time = self.ts.item(i0), self.ts.item(i1)
         holding = (exit_time - entry_time) / 60e9
         if not self.record:  # `measure`: only what the metrics read (metric_inputs)
             self.trades.append(
@@ -507,46 +461,59 @@ class Loop:
             )  # fmt: skip
             return
         legs = {kind: price for kind, price, _ in pos.initial_legs}
-        # MFE/MAE from the bars while open, entry and exit bars included (strategy.md 5).
-        hi, lw = self.h[i0 : i1 + 1].max(), self.lo[i0 : i1 + 1].min()
-        mfe, mae = (hi - pos.entry, lw - pos.entry) if pos.side == LONG else (pos.entry - lw, pos.entry - hi)
-        mfe, mae = max(mfe, 0.0), min(mae, 0.0)  # the entry fill itself is an excursion of 0
-        self.trades.append(
-            {
-                "trade_id": pos.trade_id,
-                "symbol": self.symbol,
-                "session_date": self.dates[s],
-                "side": SIDE_NAME[pos.side],
-                "entry_time": entry_time,
-                "entry_price": pos.entry,
-                "stop_price": pos.initial_stop,
-                "r_per_share": pos.r_ps,
-                "shares": pos.shares,
-                "t1_price": legs.get("t1", math.nan),
-                "t2_price": legs.get("t2", math.nan),
-                "target_price": legs.get("target", math.nan),
-                "exit_time": exit_time,
-                "exit_price": pos.exit_price,
-                "exit_reason": reason,
-                "t1_filled": pos.t1_filled,
-                "t2_filled": pos.t2_filled,
-                "gross_pnl": pos.gross,
-                "commission": pos.commission,
-                "net_pnl": net,
-                "initial_risk": initial_risk,
-                "r_multiple": r,
-                "gross_r": pos.gross / initial_risk,
-                "mfe_r": mfe / pos.r_ps,
-                "mae_r": mae / pos.r_ps,
-                "holding_minutes": holding,
-                "or_high": S.or_high[s],
-                "or_low": S.or_low[s],
-                "or_minutes": int(S.or_minutes[s]),
-                "score": score,
-                "breakeven_time": pos.be_time,
-                **{f"factor_{name}": flags[name] for name in FACTOR_NAMES},
-            }
-        )
+        row = [
+            pos.trade_id,
+            self.symbol,
+            L.dates[s],
+            SIDE_NAME[pos.side],
+            entry_time,
+            pos.entry,
+            pos.initial_stop,
+            pos.r_ps,
+            pos.shares,
+            legs.get("t1", math.nan),
+            legs.get("t2", math.nan),
+            legs.get("target", math.nan),
+            exit_time,
+            pos.exit_price,
+            reason,
+            pos.t1_filled,
+            pos.t2_filled,
+            pos.gross,
+            pos.commission,
+            net,
+            initial_risk,
+            r,
+            pos.gross / initial_risk,
+            math.nan,  # mfe_r and mae_r: set by _excursions
+            math.nan,
+            holding,
+            L.or_high[s],
+            L.or_low[s],
+            L.or_minutes[s],
+            score,
+            pos.be_time,
+            *[flags[name] for name in FACTOR_NAMES],
+        ]
+        self.trades.append(row)
+        self.pending.append((row, i0, i1, pos.side == LONG, pos.entry, pos.r_ps))
+
+    def excursions(self) -> None:
+        """Set mfe_r and mae_r of the trades closed since the last call, all at once: from the bars while
+        open, entry and exit bars included (strategy.md 5); the entry fill itself is an excursion of 0."""
+        if not self.pending:
+            return
+        rows, *columns = zip(*self.pending, strict=True)
+        self.pending = []
+        i0, i1, long, entry, r_ps = map(np.array, columns)
+        bounds = np.stack((i0, i1), axis=1).ravel()  # reduceat over [i0, i1), then bar i1 itself
+        hi = np.maximum(np.maximum.reduceat(self.h, bounds)[::2], self.h[i1])
+        lw = np.minimum(np.minimum.reduceat(self.lo, bounds)[::2], self.lo[i1])
+        with np.errstate(all="ignore"):  # as Python float arithmetic: inf or NaN, never a warning
+            mfe = np.maximum(np.where(long, hi - entry, entry - lw), 0.0) / r_ps
+            mae = np.minimum(np.where(long, lw - entry, entry - hi), 0.0) / r_ps
+        for row, up, down in zip(rows, mfe.tolist(), mae.tolist(), strict=True):
+            row[MFE_AT], row[MFE_AT + 1] = up, down
 
     # -- output frames --
     def metric_inputs(self) -> MetricInputs:
@@ -574,10 +541,11 @@ class Loop:
 
     def results(self, bars: pd.DataFrame, lean: bool = False) -> BacktestResult:
         """The frames, with the same dtypes whether they hold rows or not (`lean`: fills and events empty)."""
-        factor_cols = [f"factor_{name}" for name in FACTOR_NAMES]
+        self.excursions()
+        factor_cols = TRADE_ROW[len(TRADE_COLUMNS) :]
         trades = frame(
             self.trades,
-            [*TRADE_COLUMNS, *factor_cols],
+            TRADE_ROW,
             {"trade_id": "str", "symbol": "str", "side": "str", "exit_reason": "str", "shares": "int64",
              "or_minutes": "int64", "t1_filled": "bool", "t2_filled": "bool",
              "entry_time": TIME, "exit_time": TIME, "breakeven_time": TIME,
@@ -588,12 +556,13 @@ class Loop:
             FILL_COLUMNS,
             {"trade_id": "str", "symbol": "str", "kind": "str", "time": TIME, "shares": "int64"},
         )
-        eq = frame(self.equity_rows, ("timestamp", "equity", "cum_r"), {"timestamp": TIME})
-        eq = eq.sort_values("timestamp", kind="stable", ignore_index=True)
-        dd_pct, dd_r = drawdowns(
-            eq["equity"].to_numpy(), eq["cum_r"].to_numpy(), initial_equity=self.cfg.risk.initial_capital
-        )
-        equity = eq.assign(drawdown_pct=dd_pct, drawdown_r=dd_r)[list(EQUITY_COLUMNS)]
+        rows = sorted(self.equity_rows, key=itemgetter(0))  # by time, stable
+        equity = frame(rows, EQUITY_COLUMNS[:3], {"timestamp": TIME})
+        equity["drawdown_pct"], equity["drawdown_r"] = drawdowns(
+            equity["equity"].to_numpy(),
+            equity["cum_r"].to_numpy(),
+            initial_equity=self.cfg.risk.initial_capital,
+        )  # the columns of EQUITY_COLUMNS, in order
         sessions = frame(
             self.session_rows,
             SESSION_COLUMNS,

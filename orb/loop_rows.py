@@ -33,18 +33,16 @@ _EMPTY: dict[tuple, pd.DataFrame] = {}  # empty frames by (columns, dtypes)
 
 
 def frame(rows: list, columns, dtypes: dict[str, str]) -> pd.DataFrame:
-    """Rows (dicts or tuples) as a frame with fixed dtypes; time columns hold int64 ns since the epoch
-    (UTC); other columns keep the dtype their values give (float64 for numbers, object for dates)."""
+    """Rows (tuples or lists in column order) as a frame with fixed dtypes; time columns hold int64 ns
+    since the epoch (UTC); other columns keep the dtype their values give (float64 for numbers, object
+    for dates)."""
     columns = list(columns)
     if not rows:
         key = (tuple(columns), tuple(dtypes.items()))
         if key not in _EMPTY:
             _EMPTY[key] = pd.DataFrame([], columns=columns).astype(dtypes)
         return _EMPTY[key].copy()  # copy-on-write: nothing is copied until someone writes
-    if isinstance(rows[0], dict):
-        values = [[row[col] for row in rows] for col in columns]
-    else:
-        values = [list(v) for v in zip(*rows, strict=True)]
+    values = zip(*rows, strict=True)
     data = {}
     for col, column in zip(columns, values, strict=True):
         dtype = dtypes.get(col)
@@ -93,8 +91,6 @@ class Position:
         "commission",
         "exit_price",
         "exit_kind",
-        "mfe",
-        "mae",
     )
 
     def __init__(self, trade_id, side, entry, stop, r_ps, shares, legs):

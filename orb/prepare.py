@@ -153,7 +153,11 @@ def session_arrays(
     ts_ns = bars.index.as_unit("ns").asi8
     open_ns = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
     minute_ns = 60_000_000_000
-    offset = (ts_ns - open_ns[ses]) // minute_ns  # minutes since the session open
+    since_open = ts_ns - np.repeat(open_ns, stops - starts)  # ns; a session's bars are contiguous
+
+    def before(minutes: np.ndarray) -> np.ndarray:
+        """Per session, one past its last bar stamped less than `minutes` after the open (ts is sorted)."""
+        return np.clip(np.searchsorted(ts_ns, open_ns + minutes.astype(np.int64) * minute_ns), starts, stops)
 
     # Daily values from regular-hours bars (strategy.md 1): high, low, close per session.
     d_high = np.maximum.reduceat(h, starts) if n_ses else np.zeros(0)
@@ -172,13 +176,12 @@ def session_arrays(
         or_minutes = np.where(ratio < cfg.orb.adaptive_low, cfg.orb.short_minutes, or_minutes)
         or_minutes = np.where(ratio > cfg.orb.adaptive_high, cfg.orb.long_minutes, or_minutes)
 
-    in_or = offset < or_minutes[ses]
-    or_count = np.bincount(ses[in_or], minlength=n_ses)
-    or_end = starts + or_count
-    has_or = or_count > 0
-    if n_ses:  # per-session max/min of the OR bars (the other bars are masked out)
-        or_high = np.where(has_or, np.maximum.reduceat(np.where(in_or, h, -np.inf), starts), np.nan)
-        or_low = np.where(has_or, np.minimum.reduceat(np.where(in_or, lo, np.inf), starts), np.nan)
+    or_end = before(or_minutes)
+    has_or = or_end > starts
+    if n_ses:  # per-session max/min of the OR bars [starts, or_end) (a NaN after h: or_end may be n)
+        bounds = np.stack((starts, or_end), axis=1).ravel()
+        or_high = np.where(has_or, np.maximum.reduceat(np.append(h, np.nan), bounds)[::2], np.nan)
+        or_low = np.where(has_or, np.minimum.reduceat(np.append(lo, np.nan), bounds)[::2], np.nan)
     else:
         or_high = or_low = np.zeros(0)
 
@@ -189,12 +192,13 @@ def session_arrays(
         local_open = sched["open"].dt.tz_convert(cfg.session.timezone)
         open_min = (local_open.dt.hour * 60 + local_open.dt.minute).to_numpy()
         flat_off = hhmm_minutes(cfg.trade.flatten_time) - open_min  # minutes after the open
-        ends = starts + np.bincount(ses[offset <= flat_off[ses]], minlength=n_ses)
-        ends = np.minimum(np.maximum(ends, starts), stops)
+        ends = before(flat_off + 1)  # the bars at most flat_off minutes after the open
 
     # Skip reasons, in the order they become known (strategy.md 1, 2).
     if cfg.orb.validate_or:
         interval = cfg.data.interval_minutes
+        offset = since_open // minute_ns  # minutes since the session open
+        in_or = np.arange(len(ses)) < np.repeat(or_end, stops - starts)
         dirty = np.bincount(ses[in_or & bad_bar], minlength=n_ses) > 0  # 2: in the OR window only
         invalid = validate_or(o, h, lo, c, v, offset, starts, or_end, or_minutes, dirty, interval)
     else:
@@ -214,7 +218,7 @@ def session_arrays(
     else:
         adx_weak = np.zeros(n_ses, dtype=bool)
 
-    relvol_flag = _relvol_flags(cfg, v, ses, offset, or_minutes)
+    relvol_flag = _relvol_flags(cfg, v, ses, since_open, or_minutes)
     prev_high = np.concatenate(([np.nan], d_high[:-1]))
     prev_low = np.concatenate(([np.nan], d_low[:-1]))
     return (
@@ -249,11 +253,13 @@ def _skip_reasons(cfg: Config, width, atr, adaptive_missing, invalid: list[str],
         or cfg.entry.buffer_atr > 0
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        width_atr = width / atr
+        width_atr = (width / atr).tolist()
+    no_atr = (np.isnan(atr) if need_atr else np.zeros(len(atr), dtype=bool)) | adaptive_missing
+    no_atr, has_or, width = no_atr.tolist(), has_or.tolist(), width.tolist()
     skip: list[str] = []
     for s in range(len(width)):
         reason = ""
-        if (need_atr and np.isnan(atr[s])) or adaptive_missing[s]:
+        if no_atr[s]:
             reason = "warmup"
         elif invalid[s]:  # with validation, an empty window is `missing_bar`
             reason = invalid[s]
@@ -269,13 +275,15 @@ def _skip_reasons(cfg: Config, width, atr, adaptive_missing, invalid: list[str],
     return skip
 
 
-def _relvol_flags(cfg: Config, v, ses, offset, or_minutes) -> np.ndarray:
-    """rel_volume (9.13, 9.16): today's first-N-minute volume vs the same window of prior sessions."""
+def _relvol_flags(cfg: Config, v, ses, since_open, or_minutes) -> np.ndarray:
+    """rel_volume (9.13, 9.16): today's first-N-minute volume vs the same window of prior sessions
+    (`since_open`: each bar's ns since its session open)."""
     n_ses = len(or_minutes)
     rv = cfg.confluence.rel_volume
     relvol_flag = np.zeros(n_ses, dtype=bool)
     for minutes in np.unique(or_minutes):
-        window_vol = np.bincount(ses[offset < minutes], weights=v[offset < minutes], minlength=n_ses)
+        window = since_open < minutes * 60_000_000_000
+        window_vol = np.bincount(ses[window], weights=v[window], minlength=n_ses)
         csum = np.concatenate(([0.0], np.cumsum(window_vol)))
         idx = np.arange(n_ses)
         enough = idx >= rv.lookback_sessions
