@@ -132,8 +132,7 @@ def spacing_minutes(ns: np.ndarray, positions: np.ndarray) -> int | None:
     gaps = gaps[gaps > 0]
     if gaps.size == 0:
         return None
-    values, counts = np.unique(gaps, return_counts=True)
-    return int(values[np.argmax(counts)])
+    return int(np.argmax(np.bincount(gaps)))  # the smallest of the most common gaps (within a session)
 
 
 def resample_bars(bars: pd.DataFrame, minutes: int, sched: pd.DataFrame) -> pd.DataFrame:
