@@ -239,16 +239,16 @@ def run(request: RunRequest, cfg: Config, analyse: Analysis | None = None) -> Ru
             if not loaded:
                 raise no_data_error(failures)
             artifacts = backtest_artifacts(_backtest_all(loaded, request, cfg), cfg, analyse)
-            write_backtest(tmp, artifacts)
+            hashed = write_backtest(tmp, artifacts)
             manifest = build_manifest(request, cfg, run_id, loaded, failures, time.perf_counter() - started)
-            finish_manifest(tmp, manifest)
+            finish_manifest(tmp, manifest, hashed)
             if request.report:  # the report reads the staged run through orb.runs.read: after a manifest
                 from orb.report import write_report
 
                 for sym in artifacts.results:
                     logger.info(f"{sym}: report {write_report(tmp, sym).name}")
                 manifest["wall_time_seconds"] = round(time.perf_counter() - started, 3)
-                finish_manifest(tmp, manifest)
+                finish_manifest(tmp, manifest, hashed)
         finally:
             logger.remove(sink)
         run_dir = publish(tmp, request.output_dir, run_id)

@@ -12,6 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,6 +27,7 @@ from orb.runs.write import (
     staging,
     start_run,
     sweep_crash_leftovers,
+    write_bars_snapshot,
     write_csv,
     write_json,
     write_parquet,
@@ -142,6 +144,42 @@ def test_parquet_bytes_are_stable(tmp_path):
     write_parquet(frame.copy(), tmp_path / "two.parquet")
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
     assert list(pd.read_parquet(tmp_path / "one.parquet").columns) == ["a", "b"]  # no index column
+
+
+def test_parquet_bytes_are_those_of_pandas_to_parquet(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "t": pd.to_datetime(["2024-01-02 14:35", None, "2024-01-03 15:00"], utc=True),
+            "s": ["a", None, "c"],
+            "day": [datetime(2024, 1, 2).date()] * 3,
+            "f": [1.5, math.nan, -0.0],
+            "n": [1, 2, 3],
+            "b": [True, False, True],
+        }
+    )
+    for attrs in ({}, {"orb_bars_sha256": "abc"}):
+        frame.attrs = attrs
+        write_parquet(frame, tmp_path / "w.parquet")
+        frame.to_parquet(tmp_path / "p.parquet", index=False, engine="pyarrow", compression="snappy")
+        assert (tmp_path / "w.parquet").read_bytes() == (tmp_path / "p.parquet").read_bytes()
+
+
+def test_the_bars_snapshot_reads_back_equal_and_its_hash_is_that_of_the_file(tmp_path):
+    index = pd.date_range("2024-01-02 14:30", periods=500, freq="min", tz="UTC", name="timestamp", unit="ns")
+    bars = pd.DataFrame({c: 100 + np.arange(500) / 7 for c in ("open", "high", "low", "close")}, index=index)
+    bars["volume"] = np.arange(500, dtype="int64") * 3
+    digest = write_bars_snapshot(bars.reset_index(), tmp_path / "SPY_bars.parquet")
+    assert digest == layout.sha256_file(tmp_path / "SPY_bars.parquet")
+    back = pd.read_parquet(tmp_path / "SPY_bars.parquet")
+    pd.testing.assert_frame_equal(back, bars.reset_index())
+
+
+def test_known_hashes_are_used_as_given(tmp_path):
+    (tmp_path / "a.json").write_text("{}\n")
+    (tmp_path / "big.parquet").write_bytes(b"data")
+    finish_manifest(tmp_path, {"run_id": "r"}, {"big.parquet": "hashed-while-written"})
+    files = json.loads((tmp_path / "manifest.json").read_text())["files"]
+    assert files == {"a.json": hashlib.sha256(b"{}\n").hexdigest(), "big.parquet": "hashed-while-written"}
 
 
 def test_layout_names_and_canonical_hash():

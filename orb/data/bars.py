@@ -38,17 +38,22 @@ def empty_bars() -> pd.DataFrame:
 
 def make_bars(index: pd.DatetimeIndex, open_, high, low, close, volume) -> pd.DataFrame:
     """A bar-contract frame from arrays (index already UTC, sorted and unique)."""
+    prices = np.stack([np.asarray(a, dtype="float64") for a in (open_, high, low, close)])
+    return bars_from_block(index, prices, volume)
+
+
+def bars_from_block(index: pd.DatetimeIndex, prices: np.ndarray, volume) -> pd.DataFrame:
+    """`make_bars` around `prices` (float64, shape (4, n): open, high, low, close), which becomes the
+    frame's one float block without a copy."""
     idx = pd.DatetimeIndex(index).as_unit("ns").rename("timestamp")
-    return pd.DataFrame(
-        {
-            "open": np.asarray(open_, dtype="float64"),
-            "high": np.asarray(high, dtype="float64"),
-            "low": np.asarray(low, dtype="float64"),
-            "close": np.asarray(close, dtype="float64"),
-            "volume": np.asarray(volume, dtype="int64"),
-        },
-        index=idx,
-    )
+    frame = pd.DataFrame(prices.T, index=idx, columns=list(PRICE_COLUMNS), copy=False)
+    frame["volume"] = np.asarray(volume, dtype="int64")
+    return frame
+
+
+def utc_index(ns: np.ndarray) -> pd.DatetimeIndex:
+    """UTC nanosecond stamps (int64) as a tz-aware DatetimeIndex (no timezone arithmetic)."""
+    return pd.DatetimeIndex(np.asarray(ns, dtype="int64").view("M8[ns]"), dtype="datetime64[ns, UTC]")
 
 
 def bars_sha256(bars: pd.DataFrame) -> str:
@@ -62,17 +67,39 @@ def bars_sha256(bars: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+UNSORTED = "{symbol}: rows were not in time order; sorted them"
+DUPLICATES = "{symbol}: {count} duplicate timestamps dropped (kept the last)"
+
+
 def tidy_index(frame: pd.DataFrame, symbol: str) -> tuple[pd.DataFrame, list[str]]:
     """Sort by time and drop duplicate timestamps (keeping the last), with one warning for each fix."""
     warnings: list[str] = []
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index(kind="stable")
-        warnings.append(f"{symbol}: rows were not in time order; sorted them")
+        warnings.append(UNSORTED.format(symbol=symbol))
     duplicated = frame.index.duplicated(keep="last")
     if duplicated.any():
         frame = frame[~duplicated]
-        warnings.append(f"{symbol}: {int(duplicated.sum())} duplicate timestamps dropped (kept the last)")
+        warnings.append(DUPLICATES.format(symbol=symbol, count=int(duplicated.sum())))
     return frame, warnings
+
+
+def tidy_order(ns: np.ndarray, symbol: str) -> tuple[np.ndarray | None, list[str]]:
+    """What `tidy_index` does, for int64 stamps without NaT: (positions that sort `ns` stably and keep
+    the last of equal stamps, or None when `ns` is already sorted and unique; the same warnings)."""
+    warnings: list[str] = []
+    order = None
+    if len(ns) > 1 and not (ns[1:] >= ns[:-1]).all():
+        order = np.argsort(ns, kind="stable")
+        ns = ns[order]
+        warnings.append(UNSORTED.format(symbol=symbol))
+    duplicated = np.zeros(len(ns), dtype=bool)
+    duplicated[:-1] = ns[:-1] == ns[1:]  # sorted: equal stamps are neighbours, the last one is kept
+    if duplicated.any():
+        keep = np.flatnonzero(~duplicated)
+        order = keep if order is None else order[keep]
+        warnings.append(DUPLICATES.format(symbol=symbol, count=int(duplicated.sum())))
+    return order, warnings
 
 
 def regular_hours(bars: pd.DataFrame, sched: pd.DataFrame) -> pd.DataFrame:
@@ -105,8 +132,7 @@ def spacing_minutes(ns: np.ndarray, positions: np.ndarray) -> int | None:
     gaps = gaps[gaps > 0]
     if gaps.size == 0:
         return None
-    values, counts = np.unique(gaps, return_counts=True)
-    return int(values[np.argmax(counts)])
+    return int(np.argmax(np.bincount(gaps)))  # the smallest of the most common gaps (within a session)
 
 
 def resample_bars(bars: pd.DataFrame, minutes: int, sched: pd.DataFrame) -> pd.DataFrame:

@@ -20,11 +20,12 @@ from loguru import logger
 from orb.config import Config
 from orb.data.bars import (
     PRICE_COLUMNS,
+    bars_from_block,
     history_needs,
-    make_bars,
     resample_bars,
     spacing_minutes,
-    tidy_index,
+    tidy_order,
+    utc_index,
 )
 from orb.data.filesniff import decide, to_bar_start_utc
 from orb.errors import DataError, NoDataError, RequestError
@@ -153,11 +154,15 @@ def _timestamps(frame: pd.DataFrame, path: Path, time_format: str | None) -> tup
     return parsed, name
 
 
-def _read_stamps(stamps: pd.Series, frame: pd.DataFrame, path: Path, config: Config) -> pd.DatetimeIndex:
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A column as float64, non-numeric values as NaN."""
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
+
+
+def _read_stamps(stamps: pd.Series, volume: np.ndarray, path: Path, config: Config) -> pd.DatetimeIndex:
     """UTC bar starts of the file's stamps, read as `data.file_timezone` / `file_bar_label` say or as
     inferred under `auto` (the decision is logged with its evidence)."""
     index = pd.DatetimeIndex(stamps)
-    volume = pd.to_numeric(frame["volume"], errors="coerce").to_numpy(dtype="float64")
     label = config.data.file_bar_label
     if is_dbn(path) and label == "auto":
         label = "start"  # DBN ts_event is the bar start
@@ -214,28 +219,29 @@ def load_file(
             )
         frame = frame[names == symbol]
     stamps, _ = _timestamps(frame, path, time_format)
+    volume = _numbers(frame["volume"])
     try:
-        index = _read_stamps(stamps, frame, path, config)
+        index = _read_stamps(stamps, volume, path, config)
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
         raise DataError(_out_of_bounds(stamps, path)) from None
     known = ~index.isna()
-    prices = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64") for c in PRICE_COLUMNS}
-    volume = pd.to_numeric(frame["volume"], errors="coerce").to_numpy(dtype="float64")
-    table = pd.DataFrame(prices | {"volume": volume}, index=index).loc[known]
-    table.index.name = "timestamp"
-    warnings: list[str] = []
-    table, fixes = tidy_index(table, symbol)
-    warnings += fixes
-    if (first is None or last is None) and not table.empty:
-        local = table.index.tz_convert(config.session.timezone)
-        first = first or (local.min() - pd.Timedelta(days=1)).date()
-        last = last or local.max().date()
+    rows = None if known.all() else np.flatnonzero(known)  # the file's rows in use, in time order
+    ns = index.asi8 if rows is None else index.asi8[rows]
+    order, warnings = tidy_order(ns, symbol)
+    if order is not None:
+        rows, ns = (order if rows is None else rows[order]), ns[order]
+    if (first is None or last is None) and len(ns):
+        tz = config.session.timezone
+        first = first or (pd.Timestamp(ns[0], tz="UTC").tz_convert(tz) - pd.Timedelta(days=1)).date()
+        last = last or pd.Timestamp(ns[-1], tz="UTC").tz_convert(tz).date()
     sched = schedule(first or last, last or first, config.session.calendar)
-    positions = assign_sessions(pd.DatetimeIndex(table.index), sched) if len(table) else np.zeros(0, "int64")
+    positions = assign_sessions(utc_index(ns), sched) if len(ns) else np.zeros(0, "int64")
     inside = positions >= 0
-    table, positions = table[inside], positions[inside]  # regular hours only
-    native = spacing_minutes(pd.DatetimeIndex(table.index).as_unit("ns").asi8, positions)
-    if table.empty:
+    if not inside.all():  # regular hours only
+        rows = np.flatnonzero(inside) if rows is None else rows[inside]
+        ns, positions = ns[inside], positions[inside]
+    native = spacing_minutes(ns, positions)
+    if not len(ns):
         covered = (
             f"{index[known].min():%Y-%m-%d} to {index[known].max():%Y-%m-%d}" if known.any() else "no dates"
         )
@@ -243,10 +249,16 @@ def load_file(
             f"no data for {symbol} between {first} and {last} in {path} (it covers {covered}, UTC, "
             f"with no regular-hours bars in that range); pick dates inside the file"
         )
-    _check_values(table, path)
-    bars = make_bars(
-        table.index, *(table[c] for c in PRICE_COLUMNS), np.rint(table["volume"]).astype("int64")
-    )
+    prices = np.empty((len(PRICE_COLUMNS), len(ns)))  # the bars' one float64 block, filled in place
+    for row, column in zip(prices, PRICE_COLUMNS, strict=True):
+        values = _numbers(frame[column])
+        if rows is None:
+            row[:] = values
+        else:
+            np.take(values, rows, out=row)
+    used_volume = volume if rows is None else volume[rows]
+    _check_values(ns, prices, used_volume, path)
+    bars = bars_from_block(utc_index(ns), prices, np.rint(used_volume).astype("int64"))
     bars, notes = _match_interval(bars, native, config, sched, path, symbol)
     warnings += notes
     if notes:  # aggregated: new stamps
@@ -255,11 +267,11 @@ def load_file(
     return bars, path, warnings
 
 
-def _check_values(table: pd.DataFrame, path: Path) -> None:
+def _check_values(ns: np.ndarray, prices: np.ndarray, volume: np.ndarray, path: Path) -> None:
     """NaN or non-numeric prices or volume in the bars used are an error naming count and first time."""
-    bad = table[[*PRICE_COLUMNS, "volume"]].isna().any(axis=1).to_numpy()
+    bad = np.isnan(prices).any(axis=0) | np.isnan(volume)
     if bad.any():
-        first = table.index[np.argmax(bad)]
+        first = pd.Timestamp(ns[np.argmax(bad)], tz="UTC")
         raise DataError(
             f"--data file {path}: {int(bad.sum())} bars have missing or non-numeric values "
             f"(first at {first:%Y-%m-%d %H:%M} UTC); fill or remove those rows"

@@ -76,35 +76,68 @@ def to_bar_start_utc(stamps: pd.DatetimeIndex, timezone: str, label: str, step: 
 def _reading(stamps, volume, timezone, label, step, calendar, exchange_tz) -> Reading:
     utc = to_bar_start_utc(stamps, timezone, label, step)
     known = ~utc.isna()
-    utc, vol, raw = utc[known], volume[known], stamps[known]
+    if not known.all():
+        utc, volume, stamps = utc[known], volume[known], stamps[known]
     if len(utc) == 0:
         return Reading(timezone, label, 0, 0, 0, float("nan"), "", "")
-    local = utc.tz_convert(exchange_tz)
-    sched = schedule(local.min().date() - pd.Timedelta(days=1), local.max().date(), calendar)
+    ns = utc.asi8
+    first, last = (pd.Timestamp(t, tz="UTC").tz_convert(exchange_tz).date() for t in (ns.min(), ns.max()))
+    sched = schedule(first - pd.Timedelta(days=1), last, calendar)
     pos = assign_sessions(utc, sched)
     inside = pos >= 0
-    ns = utc.asi8
     opens = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
     closes = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8
     before = opens - step * 60_000_000_000
-    outside = int(np.isin(ns, before).sum() + np.isin(ns, closes).sum())
-    present = np.unique(pos[inside])
+    outside = _count_in(before, ns) + _count_in(closes, ns)
+    held = pos[inside]
+    ordered = bool((held[1:] >= held[:-1]).all())
+    if not ordered:
+        order = np.argsort(held, kind="stable")
+        held = held[order]
+    starts = np.flatnonzero(np.concatenate(([True], held[1:] != held[:-1]))) if len(held) else held
+    present = held[starts]
     spike = float("nan")
-    lookup = pd.Series(vol, index=ns)
-    lookup = lookup[~lookup.index.duplicated()]
-    at_open, at_before = lookup.reindex(opens[present]), lookup.reindex(before[present])
-    both = at_open.notna().to_numpy() & at_before.notna().to_numpy()
+    at_open, at_before = _first_values(ns, volume, opens[present]), _first_values(ns, volume, before[present])
+    both = ~np.isnan(at_open) & ~np.isnan(at_before)
     if both.any():
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = np.log((at_open.to_numpy()[both] + 1.0) / (at_before.to_numpy()[both] + 1.0))
+            ratios = np.log((at_open[both] + 1.0) / (at_before[both] + 1.0))
         spike = float(np.median(ratios))
     first_stamp = last_stamp = ""
-    if inside.any():
-        frame = pd.DataFrame({"pos": pos[inside], "raw": raw[inside].tz_localize(None)})
-        grouped = frame.groupby("pos")["raw"]
-        first_stamp = grouped.min().dt.strftime("%H:%M").mode().iloc[0]
-        last_stamp = grouped.max().dt.strftime("%H:%M").mode().iloc[0]
+    if len(held):
+        wall = (stamps.tz_localize(None) if stamps.tz is not None else stamps).as_unit("ns").asi8[inside]
+        wall = wall if ordered else wall[order]
+        first_stamp = _common_minute(np.minimum.reduceat(wall, starts))
+        last_stamp = _common_minute(np.maximum.reduceat(wall, starts))
     return Reading(timezone, label, int(inside.sum()), outside, len(present), spike, first_stamp, last_stamp)
+
+
+def _count_in(values: np.ndarray, ns: np.ndarray) -> int:
+    """How many of the stamps `ns` are in `values` (sorted and unique)."""
+    if not len(values):
+        return 0
+    at = np.minimum(np.searchsorted(values, ns), len(values) - 1)
+    return int(np.count_nonzero(values[at] == ns))
+
+
+def _first_values(ns: np.ndarray, volume: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The volume of the first bar (in file order) stamped at each of `targets`; NaN where none is."""
+    if not (ns[1:] >= ns[:-1]).all():
+        order = np.argsort(ns, kind="stable")
+        ns, volume = ns[order], volume[order]
+    out = np.full(len(targets), np.nan)
+    if len(targets):
+        at = np.minimum(np.searchsorted(ns, targets), len(ns) - 1)
+        hit = ns[at] == targets
+        out[hit] = volume[at[hit]]
+    return out
+
+
+def _common_minute(wall: np.ndarray) -> str:
+    """The most common time of day (HH:MM, the earliest of ties) of wall-clock nanosecond stamps."""
+    counts = np.bincount((wall % DAY_NS) // 60_000_000_000, minlength=24 * 60)
+    minute = int(np.argmax(counts))
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -201,7 +234,8 @@ def _sample(
     known = ~np.asarray(stamps.isna())
     if not known.any():
         return None, ""
-    lo, hi = ns[known].min(), ns[known].max()
+    every = bool(known.all())
+    lo, hi = (ns.min(), ns.max()) if every else (ns[known].min(), ns[known].max())
     if hi - lo < SAMPLE_DAYS * DAY_NS:
         return None, ""
     sched = schedule(
@@ -221,18 +255,21 @@ def _sample(
     if busy.all():
         return None, ""
     day = (ns - int(np.argmin(busy)) * 60_000_000_000) // DAY_NS
-    held = day[known]
-    if (held[1:] >= held[:-1]).all():
-        days = held[np.concatenate(([True], held[1:] != held[:-1]))]
-    else:
-        days = np.unique(held)
+    held = day if every else day[known]
+    ordered = bool((held[1:] >= held[:-1]).all())
+    days = held[np.concatenate(([True], held[1:] != held[:-1]))] if ordered else np.unique(held)
     if len(days) <= SAMPLE_DAYS:
         return None, ""
     picked = days[np.linspace(0, len(days) - 1, SAMPLE_DAYS).round().astype(np.int64)]
+    scope = f", scored on {SAMPLE_DAYS} of the file's {len(days)} days, evenly spread"
+    if every and ordered:  # each picked day is one run of rows
+        keep = np.zeros(len(day), dtype=bool)
+        ends = np.searchsorted(day, picked, side="right").tolist()
+        for begin, end in zip(np.searchsorted(day, picked).tolist(), ends, strict=True):
+            keep[begin:end] = True
+        return keep, scope
     at = np.minimum(np.searchsorted(picked, day), len(picked) - 1)
-    return known & (
-        picked[at] == day
-    ), f", scored on {SAMPLE_DAYS} of the file's {len(days)} days, evenly spread"
+    return known & (picked[at] == day), scope
 
 
 def _minute_of_day(stamps: pd.Series, wall: str) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from loguru import logger
 
 from orb.engine import BacktestResult
@@ -250,10 +253,14 @@ def _atomic_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def finish_manifest(tmp: Path, manifest: dict) -> None:
-    """Hash every file of the folder into the manifest (the manifest and run.log excluded) and write it."""
+def finish_manifest(tmp: Path, manifest: dict, known: Mapping[str, str] | None = None) -> None:
+    """Hash every file of the folder into the manifest (the manifest and run.log excluded) and write it.
+    `known`: file name -> SHA-256 of files hashed as they were written (not read again)."""
+    known = known or {}
     files = {
-        p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file() and p.name not in L.UNHASHED
+        p.name: known.get(p.name) or sha256_file(p)
+        for p in sorted(tmp.iterdir())
+        if p.is_file() and p.name not in L.UNHASHED
     }
     write_json({**manifest, "schema_version": SCHEMA_VERSION, "files": files}, tmp / L.MANIFEST)
 
@@ -262,9 +269,32 @@ def finish_manifest(tmp: Path, manifest: dict) -> None:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path, dictionary: bool = True) -> None:
-    """Parquet without the pandas index; the same frame gives the same bytes. `dictionary=False` skips
-    dictionary encoding (faster to write for large frames of mostly distinct values; same reader)."""
-    frame.to_parquet(path, index=False, engine="pyarrow", compression="snappy", use_dictionary=dictionary)
+    """Parquet without the pandas index: the bytes of `DataFrame.to_parquet(index=False)`, so the same
+    frame gives the same bytes. `dictionary=False` skips dictionary encoding."""
+    path.write_bytes(_parquet_bytes(frame, use_dictionary=dictionary))
+
+
+SNAPSHOT_ENCODING = {"timestamp": "DELTA_BINARY_PACKED", "volume": "DELTA_BINARY_PACKED"}
+
+
+def write_bars_snapshot(bars: pd.DataFrame, path: Path) -> str:
+    """The bars snapshot (`timestamp` column first) and the SHA-256 of its bytes. Prices are stored plain
+    (no dictionary: they are mostly distinct), the integer columns delta-packed: a third smaller and
+    faster to write than dictionary pages, read by any Parquet reader."""
+    data = _parquet_bytes(bars, use_dictionary=False, column_encoding=SNAPSHOT_ENCODING)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _parquet_bytes(frame: pd.DataFrame, **options) -> bytes | pa.Buffer:
+    """Snappy Parquet of `frame` without its index, as `DataFrame.to_parquet` writes it (attrs included),
+    converted on this thread: a thread pool per small frame costs more than it saves."""
+    if frame.attrs:
+        return frame.to_parquet(None, index=False, engine="pyarrow", compression="snappy", **options)
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="snappy", **options)
+    return sink.getvalue()
 
 
 def write_json(data: object, path: Path) -> None:
@@ -303,14 +333,15 @@ class PortfolioArtifacts:
 # ---------------------------------------------------------------------------------------------- run modes
 
 
-def write_backtest(folder: Path, art: BacktestArtifacts) -> None:
-    """The files of a backtest (run-format.md), manifest excluded. The bars snapshots (the large files;
-    pyarrow releases the GIL while encoding) are written on a second thread meanwhile."""
+def write_backtest(folder: Path, art: BacktestArtifacts) -> dict[str, str]:
+    """The files of a backtest (run-format.md), manifest excluded; returns the SHA-256 of the bars
+    snapshots (the large files), which are written and hashed on a second thread meanwhile (pyarrow
+    and hashlib release the GIL)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        snapshots = [
-            pool.submit(write_parquet, res.bars.reset_index(), folder / L.symbol_file(sym, "bars"), False)
-            for sym, res in art.results.items()
-        ]
+        snapshots = {
+            name: pool.submit(write_bars_snapshot, res.bars.reset_index(), folder / name)
+            for name, res in ((L.symbol_file(sym, "bars"), res) for sym, res in art.results.items())
+        }
         for sym, res in art.results.items():
             write_parquet(res.trades, folder / L.symbol_file(sym, "trades"))
             write_parquet(res.fills, folder / L.symbol_file(sym, "fills"))
@@ -325,8 +356,7 @@ def write_backtest(folder: Path, art: BacktestArtifacts) -> None:
         write_json(art.config, folder / L.CONFIG)
         if art.montecarlo is not None:
             write_monte_carlo(art.montecarlo, folder)
-        for done in snapshots:
-            done.result()  # re-raises a failed write
+        return {name: done.result() for name, done in snapshots.items()}  # re-raises a failed write
 
 
 def write_portfolio(folder: Path, art: PortfolioArtifacts) -> None:
