@@ -60,7 +60,7 @@ class EventLoopBacktest:
                 progress(int(S.starts[s + 1]) if s + 1 < n_ses else len(ts_ns), len(ts_ns))
         if lean:
             return loop.results(p.bars.iloc[:0], lean=True)
-        return loop.results(p.bars[p.ses >= first_reported] if first_reported else p.bars)
+        return loop.results(p.reported_bars())
 
     def measure(self, p: Prepared) -> MetricInputs:
         """`run_prepared` for the metrics only (sweeps): the columns they read, no frames, no fills or

@@ -30,6 +30,7 @@ from orb.metrics import aggregate_metrics, combine_equity, symbol_metrics
 from orb.runs.layout import RUN_LOG
 from orb.runs.write import (
     BacktestArtifacts,
+    BarsSnapshots,
     MonteCarloArtifact,
     finish_manifest,
     publish,
@@ -156,8 +157,13 @@ def no_data_error(failures: dict[str, str]) -> DataError:
 
 
 def _backtest_all(
-    loaded: dict[str, LoadedBars], request: RunRequest, cfg: Config
+    loaded: dict[str, LoadedBars],
+    request: RunRequest,
+    cfg: Config,
+    prepared_bars: Callable[[str, pd.DataFrame], None] | None = None,
 ) -> dict[str, BacktestResult]:
+    """Each symbol's backtest; `prepared_bars(symbol, bars)` gets the bars of its result (the snapshot)
+    before its loop runs."""
     results: dict[str, BacktestResult] = {}
     with console.progress(request.quiet) as bar:
         for sym, item in loaded.items():
@@ -168,13 +174,12 @@ def _backtest_all(
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 bar.update(task, completed=done, total=max(total, 1), rate=f"{rate:,.0f} bars/s")
 
-            results[sym] = EventLoopBacktest(cfg, sym).run(
-                item.bars,
-                start=request.start,
-                end=request.end,
-                progress=report,
-                skip_sessions=dict.fromkeys(item.bad_sessions, BAD_BARS_REASON),
-            )
+            engine = EventLoopBacktest(cfg, sym)
+            skip = dict.fromkeys(item.bad_sessions, BAD_BARS_REASON)
+            prepared = engine.prepare(item.bars, request.start, request.end, skip)
+            if prepared_bars is not None:
+                prepared_bars(sym, prepared.reported_bars())
+            results[sym] = engine.run_prepared(prepared, report)
             bar.update(task, completed=bar.tasks[task].total)
             res = results[sym]
             _log_skips(sym, res.sessions)
@@ -238,8 +243,10 @@ def run(request: RunRequest, cfg: Config, analyse: Analysis | None = None) -> Ru
             loaded, failures = load_all(request, cfg)
             if not loaded:
                 raise no_data_error(failures)
-            artifacts = backtest_artifacts(_backtest_all(loaded, request, cfg), cfg, analyse)
-            hashed = write_backtest(tmp, artifacts)
+            with BarsSnapshots(tmp) as snapshots:  # each written while the next loops run
+                results = _backtest_all(loaded, request, cfg, snapshots.start)
+                artifacts = backtest_artifacts(results, cfg, analyse)
+                hashed = write_backtest(tmp, artifacts, snapshots)
             manifest = build_manifest(request, cfg, run_id, loaded, failures, time.perf_counter() - started)
             finish_manifest(tmp, manifest, hashed)
             if request.report:  # the report reads the staged run through orb.runs.read: after a manifest

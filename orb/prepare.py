@@ -59,6 +59,10 @@ class Prepared:
     # What a loop derives from these arrays for one entry rule, kept for the next loop on them (sweeps).
     derived: dict = field(default_factory=dict, compare=False, repr=False)
 
+    def reported_bars(self) -> pd.DataFrame:
+        """The bars of the reported sessions (a run's bars snapshot)."""
+        return self.bars[self.ses >= self.first_reported] if self.first_reported else self.bars
+
     def only(self, positions: np.ndarray) -> Prepared:
         """The same values for the sessions at `positions` only (ascending): their bars and per-session
         arrays, sliced, never recomputed, so a session runs exactly as it does in the full data."""

@@ -19,6 +19,7 @@ import pytest
 from orb.errors import OutputError
 from orb.runs import layout
 from orb.runs.write import (
+    BarsSnapshots,
     base_run_id,
     ensure_writable,
     finish_manifest,
@@ -172,6 +173,36 @@ def test_the_bars_snapshot_reads_back_equal_and_its_hash_is_that_of_the_file(tmp
     assert digest == layout.sha256_file(tmp_path / "SPY_bars.parquet")
     back = pd.read_parquet(tmp_path / "SPY_bars.parquet")
     pd.testing.assert_frame_equal(back, bars.reset_index())
+
+
+def _bars(n: int) -> pd.DataFrame:
+    index = pd.date_range("2024-01-02 14:30", periods=n, freq="min", tz="UTC", name="timestamp", unit="ns")
+    return pd.DataFrame({c: 100 + np.arange(n) / 7 for c in ("open", "high", "low", "close")}, index=index)
+
+
+def test_snapshots_started_early_are_the_files_and_hashes_of_writing_them_at_the_end(tmp_path):
+    early, late = tmp_path / "early", tmp_path / "late"
+    early.mkdir(), late.mkdir()
+    bars = {"SPY": _bars(300), "QQQ": _bars(200)}
+    with BarsSnapshots(early) as snapshots:
+        snapshots.start("SPY", bars["SPY"])
+        snapshots.start("SPY", bars["QQQ"])  # a symbol's snapshot is written once: the first bars
+        snapshots.start("QQQ", bars["QQQ"])
+        hashes = snapshots.hashes()
+    for sym, frame in bars.items():
+        name = layout.symbol_file(sym, "bars")
+        assert hashes[name] == write_bars_snapshot(frame.reset_index(), late / name)
+        assert (early / name).read_bytes() == (late / name).read_bytes()
+
+
+def test_a_failed_snapshot_write_is_raised_by_hashes_and_the_with_block_waits_for_the_thread(tmp_path):
+    with BarsSnapshots(tmp_path / "missing") as snapshots:
+        snapshots.start("SPY", _bars(10))
+        with pytest.raises(FileNotFoundError):
+            snapshots.hashes()
+    with BarsSnapshots(tmp_path) as snapshots:
+        snapshots.start("SPY", _bars(50_000))
+    assert (tmp_path / "SPY_bars.parquet").stat().st_size > 0  # written before the block was left
 
 
 def test_known_hashes_are_used_as_given(tmp_path):

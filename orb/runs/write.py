@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -333,15 +333,45 @@ class PortfolioArtifacts:
 # ---------------------------------------------------------------------------------------------- run modes
 
 
-def write_backtest(folder: Path, art: BacktestArtifacts) -> dict[str, str]:
+class BarsSnapshots:
+    """The bars snapshots of a backtest, each written and hashed on one second thread as soon as its bars
+    are known (`start`), so the engine runs meanwhile (pyarrow and hashlib release the GIL). Leaving the
+    `with` block waits for the writes (none outlives the staging folder)."""
+
+    def __init__(self, folder: Path):
+        self._folder = folder
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: dict[str, Future[str]] = {}
+
+    def __enter__(self) -> BarsSnapshots:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def start(self, symbol: str, bars: pd.DataFrame) -> None:
+        """Write `symbol`'s snapshot of `bars` on the thread, unless it was started already."""
+        name = L.symbol_file(symbol, "bars")
+        if name not in self._pending:
+            path = self._folder / name
+            self._pending[name] = self._pool.submit(lambda: write_bars_snapshot(bars.reset_index(), path))
+
+    def hashes(self) -> dict[str, str]:
+        """{file name: SHA-256} once every snapshot is written; re-raises a failed write."""
+        return {name: done.result() for name, done in self._pending.items()}
+
+
+def write_backtest(
+    folder: Path, art: BacktestArtifacts, snapshots: BarsSnapshots | None = None
+) -> dict[str, str]:
     """The files of a backtest (run-format.md), manifest excluded; returns the SHA-256 of the bars
-    snapshots (the large files), which are written and hashed on a second thread meanwhile (pyarrow
-    and hashlib release the GIL)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        snapshots = {
-            name: pool.submit(write_bars_snapshot, res.bars.reset_index(), folder / name)
-            for name, res in ((L.symbol_file(sym, "bars"), res) for sym, res in art.results.items())
-        }
+    snapshots (the large files). `snapshots`: those already started; a symbol's snapshot not started yet
+    is started first, so it is written while the other files are."""
+    with contextlib.ExitStack() as stack:
+        if snapshots is None:
+            snapshots = stack.enter_context(BarsSnapshots(folder))
+        for sym, res in art.results.items():
+            snapshots.start(sym, res.bars)
         for sym, res in art.results.items():
             write_parquet(res.trades, folder / L.symbol_file(sym, "trades"))
             write_parquet(res.fills, folder / L.symbol_file(sym, "fills"))
@@ -356,7 +386,7 @@ def write_backtest(folder: Path, art: BacktestArtifacts) -> dict[str, str]:
         write_json(art.config, folder / L.CONFIG)
         if art.montecarlo is not None:
             write_monte_carlo(art.montecarlo, folder)
-        return {name: done.result() for name, done in snapshots.items()}  # re-raises a failed write
+        return snapshots.hashes()
 
 
 def write_portfolio(folder: Path, art: PortfolioArtifacts) -> None:
