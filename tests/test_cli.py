@@ -395,3 +395,30 @@ def test_the_fast_exit_waits_for_nothing_alive():
     finally:
         release.set()
         worker.join()
+
+
+def test_the_collector_is_off_during_start_up_and_on_for_the_run(tmp_path):
+    """`cli` turns the cyclic collector off for start-up only: the run itself collects as usual."""
+    probe = (
+        "import gc, sys, run_backtest\n"
+        "from orb import pipeline\n"
+        "run = pipeline.run\n"
+        "def traced(*args, **kwargs):\n"
+        "    print('start-up', started, 'run', gc.isenabled())\n"
+        "    return run(*args, **kwargs)\n"
+        "started = None\n"
+        "def main(argv=None, exiting=False):\n"
+        "    global started\n"
+        "    started = gc.isenabled()\n"
+        "    return real(argv, exiting=exiting)\n"
+        "real, run_backtest.main, pipeline.run = run_backtest.main, main, traced\n"
+        "sys.argv[1:] = ['--symbols', 'SPY', '--synthetic', '--start', '2024-01-02', '--end', '2024-01-05',"
+        " '-q', '--output-dir', 'runs']\n"
+        "run_backtest.cli()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "start-up False run True"
