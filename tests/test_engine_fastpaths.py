@@ -38,6 +38,26 @@ def test_sorted_stamps_get_the_sessions_of_the_binary_search():
     assert (sorted_pos == -1).any() and len(np.unique(sorted_pos[sorted_pos >= 0])) == len(sched)
 
 
+def test_sorted_stamps_match_the_binary_search_at_every_edge():
+    """Stamps before the first open, after the last close, exactly at opens and closes, and in gaps;
+    a schedule whose sessions overlap takes the binary search's answer (the later session)."""
+    sched = schedule(date(2024, 7, 1), date(2024, 7, 12), "XNYS")  # 3 July closes early, 4 July none
+    opens, closes = (pd.DatetimeIndex(sched[c]).as_unit("ns").asi8 for c in ("open", "close"))
+    edges = np.concatenate((opens, closes, opens - 1, closes - 1, opens + 1, closes + 1))
+    rng = np.random.default_rng(11)
+    day = 86_400 * 10**9
+    noise = rng.integers(opens[0] - 2 * day, closes[-1] + 2 * day, 400)
+    overlapping = sched.assign(close=sched["close"] + pd.Timedelta(days=1))
+    for table in (sched, overlapping, sched.iloc[:1]):
+        for stamps in (np.sort(np.concatenate((edges, noise))), np.sort(noise)[:5], noise[:0]):
+            index = pd.DatetimeIndex(stamps.view("M8[ns]")).tz_localize("UTC")
+            order = rng.permutation(len(index))
+            plain = np.empty(len(index), dtype=np.int64)
+            plain[order] = assign_sessions(index[order], table) if len(index) > 1 else []
+            if len(index) > 1:
+                assert np.array_equal(assign_sessions(index, table), plain)
+
+
 def test_local_minutes_match_tz_convert_across_dst_changes():
     bars = generate_bars("SPY", date(2024, 3, 1), date(2024, 3, 20), 1, 7)
     bars = pd.concat([bars, generate_bars("SPY", date(2024, 10, 28), date(2024, 11, 8), 1, 7)])

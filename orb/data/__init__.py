@@ -8,6 +8,7 @@ holding bad bars are returned in `LoadedBars.bad_sessions` (`data.bad_bars: skip
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,11 +119,12 @@ def load_symbol(
             f"no data for {symbol} between {first} and {last} ({origin} has no regular-hours bars)"
         )
     where = {"cache": "the cache"}.get(origin, origin.removeprefix("file:"))
-    result = check_bars(bars, config.session.timezone, config.data.max_jump)
-    bad_sessions, notes = apply_bad_bars_policy(symbol, result, where, config.data.bad_bars)
-    return LoadedBars(
-        symbol, bars, origin, bars_sha256(bars), tuple(warnings + notes), bad_sessions, adjustment
-    )
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hash and check side by side (both release the GIL)
+        digest = pool.submit(bars_sha256, bars)
+        result = check_bars(bars, config.session.timezone, config.data.max_jump)
+        bad_sessions, notes = apply_bad_bars_policy(symbol, result, where, config.data.bad_bars)
+        sha256 = digest.result()
+    return LoadedBars(symbol, bars, origin, sha256, tuple(warnings + notes), bad_sessions, adjustment)
 
 
 def make_vendor(source: str, config: Config, sleep=None):
