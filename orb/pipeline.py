@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -215,6 +214,8 @@ def _git_commit() -> str | None:
 
 
 def _versions(source: str) -> dict[str, str]:
+    from importlib import metadata  # ~12 ms of imports (email, zipfile, ...): on `provenance`'s thread
+
     clients = {"yahoo": "yfinance", "alpaca": "alpaca-py", "massive": "massive", "databento": "databento"}
     names = (*LIBRARIES, clients[source]) if source in clients else LIBRARIES
     out = {}
@@ -226,6 +227,19 @@ def _versions(source: str) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """What the manifest records of the code that ran: orb's git commit and the libraries' versions."""
+
+    git_commit: str | None
+    libraries: dict[str, str]
+
+
+def provenance(source: str) -> Provenance:
+    """The Provenance of a run from `source` (its vendor's client library included)."""
+    return Provenance(_git_commit(), _versions(source))
+
+
 Analysis = Callable[[pd.DataFrame], MonteCarloArtifact]  # all_trades -> extra files of the run
 
 
@@ -235,7 +249,9 @@ def run(request: RunRequest, cfg: Config, analyse: Analysis | None = None) -> Ru
     `analyse` (the CLI's --monte-carlo) gets the run's all_trades; its result is written into the run."""
     started = time.perf_counter()
     run_id = start_run(request.output_dir, request.run_name)
-    with staging(request.output_dir, run_id) as tmp:
+    side = ThreadPoolExecutor(max_workers=1)  # git and the package metadata, read while the bars load
+    code = side.submit(provenance, request.source)
+    with side, staging(request.output_dir, run_id) as tmp:
         sink = console.add_run_log(tmp / RUN_LOG)
         try:
             logger.debug(f"command: {request.command}")
@@ -247,7 +263,8 @@ def run(request: RunRequest, cfg: Config, analyse: Analysis | None = None) -> Ru
                 results = _backtest_all(loaded, request, cfg, snapshots.start)
                 artifacts = backtest_artifacts(results, cfg, analyse)
                 hashed = write_backtest(tmp, artifacts, snapshots)
-            manifest = build_manifest(request, cfg, run_id, loaded, failures, time.perf_counter() - started)
+            wall = time.perf_counter() - started
+            manifest = build_manifest(request, cfg, run_id, loaded, failures, wall, code=code.result())
             finish_manifest(tmp, manifest, hashed)
             if request.report:  # the report reads the staged run through orb.runs.read: after a manifest
                 from orb.report import write_report
@@ -297,8 +314,11 @@ def build_manifest(
     failures: dict[str, str],
     wall: float,
     mode: str = RunMode.BACKTEST,
+    code: Provenance | None = None,
 ) -> dict:
-    """manifest.json without its file hashes (run-format.md); dates default to the data's own."""
+    """manifest.json without its file hashes (run-format.md); dates default to the data's own. `code`:
+    the run's `provenance`, when it was read already."""
+    code = code or provenance(request.source)
     tz = cfg.session.timezone
     first = min(item.bars.index[0] for item in loaded.values()).tz_convert(tz).date()
     last = max(item.bars.index[-1] for item in loaded.values()).tz_convert(tz).date()
@@ -317,9 +337,9 @@ def build_manifest(
         "adjustment": {sym: item.adjustment for sym, item in loaded.items()},  # vendors: split or raw
         "config_sha256": cfg.sha256(),
         "package_version": __version__,
-        "git_commit": _git_commit(),
+        "git_commit": code.git_commit,
         "python": platform.python_version(),
-        "libraries": _versions(request.source),
+        "libraries": code.libraries,
         "seed": cfg.data.seed,
         "wall_time_seconds": round(wall, 3),
     }
