@@ -1,63 +1,37 @@
-"""Configuration: pydantic models over `defaults.yaml`, deep-merged user files, validated once.
+"""Configuration: frozen dataclasses over `defaults.yaml`, deep-merged user files, validated once.
 
-Every model forbids unknown keys and is frozen. `load_config` returns a `Config`; errors become one
-`ConfigError` line naming the key path, the bad value and what is allowed.
+Every section (built on orb.config_base) forbids unknown keys and is frozen. A field's rules are its
+annotation's metadata (`Num` bounds, `Before`/`After` checks), a section's cross-field rules its `_check`;
+pydantic applies them (orb.config_schema, imported only to validate). `load_config` returns a `Config`,
+from the cache of validated configs (orb.config_cache) when the same input was validated before; errors
+become one `ConfigError` line naming the key path, the bad value and what is allowed.
 """
-
-from __future__ import annotations
 
 import copy
 import functools
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
 
+from orb import config_cache
+from orb.config_base import After, Before, Num, Section
 from orb.errors import ConfigError
 from orb.safeyaml import cut, parse_yaml, read_yaml_file, short
+
+if TYPE_CHECKING:
+    from orb.config_schema import Problem
 
 DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "defaults.yaml"
 INTERVAL_MINUTES = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30}
 MAX_TZ_LENGTH = 64  # longer than any IANA zone name
 MAX_MESSAGE = 400  # characters of a config error line
-
-
-class _Model(BaseModel):
-    """Frozen, no unknown keys, finite floats only, and a bool is not a number (YAML `true` is not 1)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_number(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool) and info.field_name in _numeric_fields(cls):
-            raise ValueError("expected a number, not true/false")
-        return value
-
-
-@functools.cache
-def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
-    """Names of the fields of `model` typed int or float (optionally None)."""
-    numeric = set()
-    for name, field in model.model_fields.items():
-        kinds = set(get_args(field.annotation)) if get_origin(field.annotation) else {field.annotation}
-        if kinds - {type(None)} and kinds - {type(None)} <= {int, float}:
-            numeric.add(name)
-    return frozenset(numeric)
 
 
 def _parse_hhmm(value: Any) -> str:
@@ -78,6 +52,47 @@ def hhmm_minutes(value: str) -> int:
     """Minutes after midnight of an 'HH:MM' string."""
     hh, mm = value.split(":")
     return int(hh) * 60 + int(mm)
+
+
+def _timezone(v: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    problem = f"unknown timezone {short(v)}; use an IANA name like America/New_York"
+    if len(v) > MAX_TZ_LENGTH:
+        raise ValueError(problem)
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(problem) from exc
+    return v
+
+
+def _named(allowed: tuple[str, ...], what: str) -> After:
+    """One of `allowed`, else 'unknown <what> ...; allowed: ...'."""
+
+    def check(v: str) -> str:
+        if v not in allowed:
+            raise ValueError(f"unknown {what} {short(v)}; allowed: {', '.join(allowed)}")
+        return v
+
+    return After(check)
+
+
+def _either(*allowed: str) -> After:
+    """One of `allowed`, else "expected 'a' or 'b', got ..."."""
+
+    def check(v: str) -> str:
+        if v not in allowed:
+            raise ValueError(f"expected {' or '.join(repr(a) for a in allowed)}, got {short(v)}")
+        return v
+
+    return After(check)
+
+
+def _feed(v: str) -> str:
+    if v not in ("sip", "iex", "delayed_sip"):
+        raise ValueError(f"expected sip, iex or delayed_sip, got {v!r}")
+    return v
 
 
 class EntryMode(StrEnum):
@@ -106,127 +121,93 @@ class SameBar(StrEnum):
     OHLC_PATH = "ohlc_path"
 
 
-class SessionConfig(_Model):
-    timezone: str = "America/New_York"
+@dataclass(frozen=True)
+class SessionConfig(Section):
+    """The exchange's timezone and calendar (every session decision)."""
+
+    timezone: Annotated[str, After(_timezone)] = "America/New_York"
     calendar: str = "XNYS"
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        problem = f"unknown timezone {short(v)}; use an IANA name like America/New_York"
-        if len(v) > MAX_TZ_LENGTH:
-            raise ValueError(problem)
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise ValueError(problem) from exc
-        return v
-
-
-class VendorConfig(_Model):
+@dataclass(frozen=True)
+class VendorConfig(Section):
     """Shared settings of a market-data vendor (data.alpaca, data.massive, data.databento)."""
 
     url: str | None = None  # base URL; None: the ORB_<VENDOR>_URL environment variable, else the vendor's
-    requests_per_minute: float = Field(200.0, gt=0)
-    retries: int = Field(3, ge=0, le=10)
-    backoff_seconds: float = Field(1.0, ge=0)
+    requests_per_minute: Annotated[float, Num(gt=0)] = 200.0
+    retries: Annotated[int, Num(ge=0, le=10)] = 3
+    backoff_seconds: Annotated[float, Num(ge=0)] = 1.0
 
 
+@dataclass(frozen=True)
 class AlpacaConfig(VendorConfig):
-    feed: str = "sip"
+    """data.alpaca: alpaca-py historical stock bars."""
 
-    @field_validator("feed")
-    @classmethod
-    def _feed(cls, v: str) -> str:
-        if v not in ("sip", "iex", "delayed_sip"):
-            raise ValueError(f"expected sip, iex or delayed_sip, got {v!r}")
-        return v
+    feed: Annotated[str, After(_feed)] = "sip"
 
 
+@dataclass(frozen=True)
 class MassiveConfig(VendorConfig):
-    requests_per_minute: float = Field(5.0, gt=0)
+    """data.massive: Massive (formerly Polygon.io) minute aggregates."""
+
+    requests_per_minute: Annotated[float, Num(gt=0)] = 5.0
 
 
+@dataclass(frozen=True)
 class DatabentoConfig(VendorConfig):
-    requests_per_minute: float = Field(600.0, gt=0)
+    """data.databento: Databento Historical ohlcv-1m."""
+
+    requests_per_minute: Annotated[float, Num(gt=0)] = 600.0
     dataset: str = "XNAS.ITCH"
-    max_cost: float | None = Field(None, ge=0)
+    max_cost: Annotated[float, Num(ge=0)] | None = None
 
 
 DATA_SOURCES = ("yahoo", "alpaca", "massive", "databento")
 
 
-class DataConfig(_Model):
-    source: str = "yahoo"
-    interval: str = "1m"
-    seed: int = 42
-    warmup_sessions: int = Field(40, ge=0, le=400)
-    file_timezone: str = "auto"
-    file_bar_label: str = "auto"
-    adjustment: str = "split"
-    bad_bars: str = "skip"
-    max_jump: float = Field(0.5, gt=0)
-    concurrency: int = Field(4, ge=1, le=64)
-    yahoo_retries: int = Field(3, ge=0, le=10)
-    yahoo_backoff_seconds: float = Field(2.0, ge=0)
+@dataclass(frozen=True)
+class DataConfig(Section):
+    """Where bars come from and how files and bad bars are read."""
+
+    source: Annotated[str, _named(DATA_SOURCES, "data source")] = "yahoo"
+    interval: Annotated[str, _named(tuple(INTERVAL_MINUTES), "interval")] = "1m"
+    seed: Annotated[int, Num()] = 42
+    warmup_sessions: Annotated[int, Num(ge=0, le=400)] = 40
+    file_timezone: Annotated[str, After(lambda v: v if v == "auto" else _timezone(v))] = "auto"
+    file_bar_label: Annotated[str, _either("auto", "start", "end")] = "auto"
+    adjustment: Annotated[str, _either("split", "raw")] = "split"
+    bad_bars: Annotated[str, _either("skip", "error")] = "skip"
+    max_jump: Annotated[float, Num(gt=0)] = 0.5
+    concurrency: Annotated[int, Num(ge=1, le=64)] = 4
+    yahoo_retries: Annotated[int, Num(ge=0, le=10)] = 3
+    yahoo_backoff_seconds: Annotated[float, Num(ge=0)] = 2.0
     alpaca: AlpacaConfig = AlpacaConfig()
     massive: MassiveConfig = MassiveConfig()
     databento: DatabentoConfig = DatabentoConfig()
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, v: str) -> str:
-        if v not in INTERVAL_MINUTES:
-            raise ValueError(f"unknown interval {short(v)}; allowed: {', '.join(INTERVAL_MINUTES)}")
-        return v
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, v: str) -> str:
-        if v not in DATA_SOURCES:
-            raise ValueError(f"unknown data source {short(v)}; allowed: {', '.join(DATA_SOURCES)}")
-        return v
-
-    @field_validator("file_timezone")
-    @classmethod
-    def _file_tz(cls, v: str) -> str:
-        return v if v == "auto" else SessionConfig._tz(v)
-
-    @field_validator("file_bar_label", "adjustment", "bad_bars")
-    @classmethod
-    def _choice(cls, v: str, info) -> str:
-        allowed = {
-            "file_bar_label": ("auto", "start", "end"),
-            "adjustment": ("split", "raw"),
-            "bad_bars": ("skip", "error"),
-        }[info.field_name]
-        if v not in allowed:
-            raise ValueError(f"expected {' or '.join(repr(a) for a in allowed)}, got {short(v)}")
-        return v
 
     @property
     def interval_minutes(self) -> int:
         return INTERVAL_MINUTES[self.interval]
 
 
-class OrbConfig(_Model):
-    base_minutes: int = Field(15, gt=0, le=390)
+@dataclass(frozen=True)
+class OrbConfig(Section):
+    """The opening range: its length (fixed or adaptive), width bounds and bar checks."""
+
+    base_minutes: Annotated[int, Num(gt=0, le=390)] = 15
     adaptive: bool = False
-    short_minutes: int = Field(10, gt=0, le=390)
-    long_minutes: int = Field(30, gt=0, le=390)
-    adaptive_low: float = Field(0.8, gt=0)
-    adaptive_high: float = Field(1.2, gt=0)
-    atr_period: int = Field(14, ge=1, le=200)
-    min_width_atr: float | None = Field(0.25, ge=0)
-    max_width_atr: float | None = Field(1.75, ge=0)
-    validate_or: bool = Field(False, alias="validate")
+    short_minutes: Annotated[int, Num(gt=0, le=390)] = 10
+    long_minutes: Annotated[int, Num(gt=0, le=390)] = 30
+    adaptive_low: Annotated[float, Num(gt=0)] = 0.8
+    adaptive_high: Annotated[float, Num(gt=0)] = 1.2
+    atr_period: Annotated[int, Num(ge=1, le=200)] = 14
+    min_width_atr: Annotated[float, Num(ge=0)] | None = 0.25
+    max_width_atr: Annotated[float, Num(ge=0)] | None = 1.75
+    validate_or: bool = field(default=False, metadata={"alias": "validate"})
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    __pydantic_config__ = {**Section.__pydantic_config__, "populate_by_name": True}
 
-    @model_validator(mode="after")
-    def _ordered(self) -> OrbConfig:
+    def _check(self) -> None:
         if self.adaptive_low > self.adaptive_high:
             raise ValueError("adaptive_low must be <= adaptive_high")
         if (
@@ -235,90 +216,98 @@ class OrbConfig(_Model):
             and self.min_width_atr > self.max_width_atr
         ):
             raise ValueError("min_width_atr must be <= max_width_atr")
-        return self
 
 
-class EntryConfig(_Model):
+@dataclass(frozen=True)
+class EntryConfig(Section):
+    """How a breakout enters: mode, sides, trigger buffers, last entry time."""
+
     mode: EntryMode = EntryMode.STOP
     direction: Direction = Direction.BOTH
-    buffer_fixed: float = Field(0.0, ge=0)
-    buffer_atr: float = Field(0.0, ge=0)
-    cutoff: str = "15:00"
+    buffer_fixed: Annotated[float, Num(ge=0)] = 0.0
+    buffer_atr: Annotated[float, Num(ge=0)] = 0.0
+    cutoff: Annotated[str, Before(_parse_hhmm)] = "15:00"
 
-    _cutoff = field_validator("cutoff", mode="before")(classmethod(lambda cls, v: _parse_hhmm(v)))
-
-    @model_validator(mode="after")
-    def _direction(self) -> EntryConfig:
+    def _check(self) -> None:
         if self.mode is EntryMode.OR_CANDLE and self.direction is not Direction.BOTH:
             raise ValueError(
                 f"entry.direction={self.direction} is not allowed with entry.mode: or_candle "
                 "(that mode already trades the candle's direction); use entry.direction: both"
             )
-        return self
 
 
-class FactorConfig(_Model):
+@dataclass(frozen=True)
+class FactorConfig(Section):
+    """One confluence factor: on or off, and its score weight."""
+
     enabled: bool = True
-    weight: float = Field(1.0, ge=0)
+    weight: Annotated[float, Num(ge=0)] = 1.0
 
 
+@dataclass(frozen=True)
 class RelVolumeConfig(FactorConfig):
-    lookback_sessions: int = Field(14, ge=1, le=400)
-    min_ratio: float = Field(1.0, ge=0)
+    """The relative-volume factor: OR volume against prior sessions'."""
+
+    lookback_sessions: Annotated[int, Num(ge=1, le=400)] = 14
+    min_ratio: Annotated[float, Num(ge=0)] = 1.0
 
 
+@dataclass(frozen=True)
 class PriceActionConfig(FactorConfig):
-    pivot_len: int = Field(3, ge=1, le=390)
+    """The price-action factor: highs and lows against `pivot_len` bars earlier."""
+
+    pivot_len: Annotated[int, Num(ge=1, le=390)] = 3
 
 
+@dataclass(frozen=True)
 class AdxConfig(FactorConfig):
+    """The daily ADX: a weak trend raises the required score."""
+
     enabled: bool = False
-    period: int = Field(14, ge=1, le=200)
-    threshold: float = Field(18.0, ge=0, le=100)
+    period: Annotated[int, Num(ge=1, le=200)] = 14
+    threshold: Annotated[float, Num(ge=0, le=100)] = 18.0
 
 
-class ConfluenceConfig(_Model):
+@dataclass(frozen=True)
+class ConfluenceConfig(Section):
+    """The confluence score an entry needs, and its factors."""
+
     enabled: bool = True
-    required: float = Field(2, ge=0)
-    weak_trend_required: float = Field(3, ge=0)
+    required: Annotated[float, Num(ge=0)] = 2.0
+    weak_trend_required: Annotated[float, Num(ge=0)] = 3.0
     rel_volume: RelVolumeConfig = RelVolumeConfig()
     vwap: FactorConfig = FactorConfig()
     price_action: PriceActionConfig = PriceActionConfig()
     profile: FactorConfig = FactorConfig()
     adx: AdxConfig = AdxConfig()
 
-    @model_validator(mode="after")
-    def _ordered(self) -> ConfluenceConfig:
+    def _check(self) -> None:
         if self.weak_trend_required < self.required:
             raise ValueError("weak_trend_required must be >= required")
-        return self
 
 
 FACTOR_NAMES = ("rel_volume", "vwap", "price_action", "profile")
 
 
-class TradeConfig(_Model):
+@dataclass(frozen=True)
+class TradeConfig(Section):
+    """Stops, targets (partials or one), breakeven and the flatten time."""
+
     stop_mode: StopMode = StopMode.ATR_CAPPED
-    stop_buffer: float = Field(0.0, ge=0)
-    atr_stop_mult: float = Field(0.8, gt=0)
+    stop_buffer: Annotated[float, Num(ge=0)] = 0.0
+    atr_stop_mult: Annotated[float, Num(gt=0)] = 0.8
     partials: bool = True
-    t1_pct: float = Field(0.5, ge=0, le=1)
-    t1_r: float = Field(1.0, gt=0)
-    t2_pct: float = Field(0.25, ge=0, le=1)
-    t2_r: float = Field(1.5, gt=0)
-    runner_r: float = Field(3.0, gt=0)
-    target_r: float | None = Field(2.0, gt=0)  # None: no target, exit by stop or eod (11.2)
-    be_buffer: float = 0.0
+    t1_pct: Annotated[float, Num(ge=0, le=1)] = 0.5
+    t1_r: Annotated[float, Num(gt=0)] = 1.0
+    t2_pct: Annotated[float, Num(ge=0, le=1)] = 0.25
+    t2_r: Annotated[float, Num(gt=0)] = 1.5
+    runner_r: Annotated[float, Num(gt=0)] = 3.0
+    target_r: Annotated[float, Num(gt=0)] | None = 2.0  # None: no target, exit by stop or eod (11.2)
+    be_buffer: Annotated[float, Num()] = 0.0
     same_bar: SameBar = SameBar.PESSIMISTIC
-    flatten_time: str | None = None
+    flatten_time: Annotated[str, Before(_parse_hhmm)] | None = None
 
-    @field_validator("flatten_time", mode="before")
-    @classmethod
-    def _flatten(cls, v: Any) -> str | None:
-        return None if v is None else _parse_hhmm(v)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TradeConfig:
+    def _check(self) -> None:
         if not self.t1_r < self.t2_r < self.runner_r:
             raise ValueError(
                 f"targets must satisfy t1_r < t2_r < runner_r, got {self.t1_r}, {self.t2_r}, {self.runner_r}"
@@ -329,55 +318,66 @@ class TradeConfig(_Model):
             )
         if self.t1_pct + self.t2_pct > 1 + 1e-12:
             raise ValueError(f"t1_pct + t2_pct must be <= 1, got {self.t1_pct + self.t2_pct}")
-        return self
 
 
-class GovernanceConfig(_Model):
-    max_signals_per_day: int = Field(2, ge=1)
-    lockout_after_losses: int = Field(1, ge=0)
-    max_daily_loss_r: float | None = Field(3.0, gt=0)
+@dataclass(frozen=True)
+class GovernanceConfig(Section):
+    """Per-session limits: signals, loss lockout, daily loss in R."""
+
+    max_signals_per_day: Annotated[int, Num(ge=1)] = 2
+    lockout_after_losses: Annotated[int, Num(ge=0)] = 1
+    max_daily_loss_r: Annotated[float, Num(gt=0)] | None = 3.0
 
 
-class RiskConfig(_Model):
-    initial_capital: float = Field(100_000.0, gt=0)
-    risk_per_trade: float = Field(0.01, gt=0, le=1)
-    max_leverage: float = Field(4.0, gt=0)
+@dataclass(frozen=True)
+class RiskConfig(Section):
+    """Capital, risk per trade and the leverage cap."""
+
+    initial_capital: Annotated[float, Num(gt=0)] = 100_000.0
+    risk_per_trade: Annotated[float, Num(gt=0, le=1)] = 0.01
+    max_leverage: Annotated[float, Num(gt=0)] = 4.0
 
 
-class CostsConfig(_Model):
-    slippage_per_share: float = Field(0.01, ge=0)
-    commission_per_share: float = Field(0.0035, ge=0)
+@dataclass(frozen=True)
+class CostsConfig(Section):
+    """Slippage and commission per share."""
+
+    slippage_per_share: Annotated[float, Num(ge=0)] = 0.01
+    commission_per_share: Annotated[float, Num(ge=0)] = 0.0035
 
 
-class MetricsConfig(_Model):
-    periods_per_year: int = Field(252, gt=0)
-    risk_free_rate: float = 0.0
+@dataclass(frozen=True)
+class MetricsConfig(Section):
+    """Annualisation and the risk-free rate of Sharpe/Sortino."""
+
+    periods_per_year: Annotated[int, Num(gt=0)] = 252
+    risk_free_rate: Annotated[float, Num()] = 0.0
 
 
-class PortfolioConfig(_Model):
+@dataclass(frozen=True)
+class PortfolioConfig(Section):
     """strategy.md 10: one account, the daily universe's top `max_positions` trade."""
 
     enabled: bool = False
-    max_positions: int = Field(20, ge=1, le=10_000)
-    benchmark: str | None = None
-
-    @field_validator("benchmark")
-    @classmethod
-    def _upper(cls, v: str | None) -> str | None:
-        return None if v is None else v.strip().upper()
+    max_positions: Annotated[int, Num(ge=1, le=10_000)] = 20
+    benchmark: Annotated[str, After(lambda v: v.strip().upper())] | None = None
 
 
-class UniverseConfig(_Model):
+@dataclass(frozen=True)
+class UniverseConfig(Section):
     """strategy.md 10.3-10.4: eligibility bounds (None disables one) and their lookback."""
 
-    min_price: float | None = Field(None, ge=0)
-    min_avg_volume: float | None = Field(None, ge=0)
-    min_atr: float | None = Field(None, ge=0)
-    min_rel_volume: float | None = Field(None, ge=0)
-    lookback_sessions: int = Field(14, ge=1, le=400)
+    min_price: Annotated[float, Num(ge=0)] | None = None
+    min_avg_volume: Annotated[float, Num(ge=0)] | None = None
+    min_atr: Annotated[float, Num(ge=0)] | None = None
+    min_rel_volume: Annotated[float, Num(ge=0)] | None = None
+    lookback_sessions: Annotated[int, Num(ge=1, le=400)] = 14
 
 
-class Config(_Model):
+@dataclass(frozen=True)
+class Config(Section):
+    """The whole config: one field per section of defaults.yaml."""
+
     session: SessionConfig = SessionConfig()
     data: DataConfig = DataConfig()
     orb: OrbConfig = OrbConfig()
@@ -391,8 +391,7 @@ class Config(_Model):
     portfolio: PortfolioConfig = PortfolioConfig()
     universe: UniverseConfig = UniverseConfig()
 
-    @model_validator(mode="after")
-    def _cross(self) -> Config:
+    def _check(self) -> None:
         step = self.data.interval_minutes
         lengths = {"orb.base_minutes": self.orb.base_minutes}
         if self.orb.adaptive:
@@ -421,11 +420,6 @@ class Config(_Model):
             raise ValueError(
                 f"trade.flatten_time={self.trade.flatten_time} must be inside the session (09:30-16:00)"
             )
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict with the file's key names (re-loadable as --config)."""
-        return self.model_dump(mode="json", by_alias=True)
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -454,25 +448,25 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _describe(error: dict[str, Any]) -> str:
-    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
+def _describe(problem: "Problem") -> str:
+    path = ".".join(str(p) for p in problem.loc) or "(top level)"
+    if problem.type == "extra_forbidden":
         return f"unknown config key '{path}'; check the spelling against defaults.yaml"
-    value = error.get("input")
-    message = error["msg"].removeprefix("Value error, ")
-    if isinstance(value, dict):
-        return f"config section '{path}': {message}" if error["loc"] else f"config: {message}"
-    return f"config key '{path}' = {short(value)}: {message}"
+    message = problem.msg.removeprefix("Value error, ")
+    if isinstance(problem.input, dict):
+        return f"config section '{path}': {message}" if problem.loc else f"config: {message}"
+    return f"config key '{path}' = {short(problem.input)}: {message}"
 
 
 def build_config(data: dict[str, Any], source: str = "config") -> Config:
     """Validate a merged mapping; raise ConfigError with one line for the first problem."""
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        line = f"{source}: {_describe(exc.errors()[0])}"
-        raise ConfigError(line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "...") from None
+    from orb.config_schema import validate
+
+    checked = validate(data)
+    if isinstance(checked, Config):
+        return checked
+    line = f"{source}: {_describe(checked)}"
+    raise ConfigError(line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "...")
 
 
 def defaults_data() -> dict[str, Any]:
@@ -506,7 +500,22 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         data = deep_merge(data, _nest(dotted, value))
     if overrides:
         source += f" with command-line {', '.join(f'{k}={cut(str(v))}' for k, v in overrides.items())}"
-    return build_config(data, source)
+    return _through_cache(data, source)
+
+
+def _through_cache(data: dict[str, Any], source: str) -> Config:
+    """build_config, or the Config validated before from the same input (orb.config_cache)."""
+    name = config_cache.key(data)
+    stored = config_cache.read(name) if name else None
+    if stored is not None:
+        try:
+            return Config.from_dict(stored)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # a damaged entry: validated again and overwritten below
+    config = build_config(data, source)
+    if name:
+        config_cache.write(name, config.canonical_json())
+    return config
 
 
 _KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}")

@@ -68,7 +68,7 @@ class Loop:
         conf = cfg.confluence
         self.factors = [(name, getattr(conf, name)) for name in FACTOR_NAMES]
         # (session, bar, side) -> _confluence's answer, shared by the loops on `p` with this confluence
-        self.scored = p.derived.setdefault(("confluence", conf.model_dump_json()), {})
+        self.scored = p.derived.setdefault(("confluence", conf), {})
         key = ("opportunities", cfg.entry.mode, cfg.entry.direction, cfg.session.timezone)
         if key not in p.derived:
             p.derived[key] = find_opportunities(cfg, p)

@@ -331,7 +331,7 @@ def prepare_key(cfg: Config) -> str:
         cfg.trade.stop_mode,
         cfg.trade.flatten_time,
     )
-    return "|".join([*(m.model_dump_json() for m in models), *map(repr, scalars)])
+    return "|".join(map(repr, (*models, *scalars)))  # a section's repr shows every field
 
 
 class PreparedMemo:

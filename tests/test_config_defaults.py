@@ -1,4 +1,4 @@
-"""The pydantic defaults of orb.config.Config equal defaults.yaml, key for key (one source of truth)."""
+"""The dataclass defaults of orb.config.Config equal defaults.yaml, key for key (one source of truth)."""
 
 from __future__ import annotations
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from orb.config import DEFAULTS_PATH, Config, deep_merge, defaults_data
+from orb.config_schema import Problem, validate
 from orb.errors import OrbError
 
 REPO = DEFAULTS_PATH.parent
@@ -168,17 +169,12 @@ def _config(req: JobRequest) -> tuple[dict[str, Any], Config]:
         loaded = yaml.safe_load(_configs_file(req.preset, ("body", "preset")).read_text(encoding="utf-8"))
         user = loaded or {}
     user = deep_merge(user, req.overrides)
-    defaults = defaults_data()
-    try:
-        cfg = Config.model_validate(deep_merge(defaults, user))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(str(p) for p in first["loc"])
+    cfg = validate(deep_merge(defaults_data(), user))
+    if isinstance(cfg, Problem):
+        loc = tuple(str(p) for p in cfg.loc)
         where = ".".join(loc) or "(top level)"
-        what = "unknown config key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise JobRejected(
-            422, ("body", "overrides", *loc), f"{where}: {what.removeprefix('Value error, ')}"
-        ) from None
+        what = "unknown config key" if cfg.type == "extra_forbidden" else cfg.msg
+        raise JobRejected(422, ("body", "overrides", *loc), f"{where}: {what.removeprefix('Value error, ')}")
     return user, cfg
 
 
@@ -224,12 +220,10 @@ def prepare(req: JobRequest, folder: Path, output_dir: Path, limits: Limits) -> 
     user, cfg = _config(req)
     if req.interval is not None or req.seed is not None:
         extra = {"data": {k: v for k, v in (("interval", req.interval), ("seed", req.seed)) if v is not None}}
-        try:
-            Config.model_validate(deep_merge(cfg.to_dict(), extra))
-        except ValidationError as exc:
+        problem = validate(deep_merge(cfg.to_dict(), extra))
+        if isinstance(problem, Problem):
             key = "interval" if req.interval is not None else "seed"
-            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
-            raise JobRejected(422, ("body", key), f"{key}: {msg}") from None
+            raise JobRejected(422, ("body", key), f"{key}: {problem.msg.removeprefix('Value error, ')}")
     _sessions(req, cfg, limits)
     folder.mkdir(parents=True, exist_ok=True)
     argv = ["--symbols", *symbols, "--output-dir", str(output_dir), "--quiet"]
