@@ -18,12 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import yaml
-
 from orb import config_cache
 from orb.config_base import After, Before, Num, Section
-from orb.errors import ConfigError
-from orb.safeyaml import cut, parse_yaml, read_yaml_file, short
+from orb.errors import ConfigError, cut, short
 
 if TYPE_CHECKING:
     from orb.config_schema import Problem
@@ -32,6 +29,7 @@ DEFAULTS_PATH = Path(__file__).resolve().parent.parent / "defaults.yaml"
 INTERVAL_MINUTES = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30}
 MAX_TZ_LENGTH = 64  # longer than any IANA zone name
 MAX_MESSAGE = 400  # characters of a config error line
+TEXT_LIMIT = 1_000_000  # bytes of a config file read for the cache key: orb.safeyaml.MAX_BYTES
 
 
 def _parse_hhmm(value: Any) -> str:
@@ -440,6 +438,8 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    from orb.safeyaml import read_yaml_file  # imports PyYAML: not needed on a cache hit
+
     data = read_yaml_file(path, f"config file {path}", "--config")
     if data is None:
         return {}
@@ -483,6 +483,8 @@ def defaults_data() -> dict[str, Any]:
 @functools.cache
 def _parsed_defaults(mtime_ns: int, size: int) -> dict[str, Any]:
     """defaults.yaml parsed, once per version of the file (its mtime and size)."""
+    import yaml
+
     loader = getattr(yaml, "CSafeLoader", None)
     if loader is None:
         return _read_yaml(DEFAULTS_PATH)
@@ -490,7 +492,41 @@ def _parsed_defaults(mtime_ns: int, size: int) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """defaults.yaml, deep-merged with the user's file, then with CLI overrides (dotted keys)."""
+    """defaults.yaml, deep-merged with the user's file, then with CLI overrides (dotted keys); the
+    Config validated before from the same texts when the cache has it (no YAML parsed then)."""
+    texts = _texts_key(path, overrides)
+    stored = config_cache.read(texts) if texts else None
+    if stored is not None:
+        try:
+            return Config.from_dict(stored)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # a damaged entry: validated again and overwritten below
+    config = _load_config(path, overrides)
+    if texts:
+        config_cache.write(texts, config.canonical_json())
+    return config
+
+
+def _texts_key(path: str | Path | None, overrides: dict[str, Any] | None) -> str | None:
+    """The cache key of defaults.yaml's and the user file's texts and the overrides; None when a file
+    cannot be read (the load then says why)."""
+    texts = {"defaults": _text(DEFAULTS_PATH), "file": None if path is None else _text(Path(path))}
+    if texts["defaults"] is None or (path is not None and texts["file"] is None):
+        return None
+    return config_cache.key({**texts, "overrides": overrides or {}})
+
+
+def _text(path: Path) -> str | None:
+    """The UTF-8 text of a file of at most TEXT_LIMIT bytes (the YAML reader refuses larger), else None."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(TEXT_LIMIT + 1)
+        return data.decode("utf-8") if len(data) <= TEXT_LIMIT else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _load_config(path: str | Path | None, overrides: dict[str, Any] | None) -> Config:
     data = defaults_data()
     source = "defaults.yaml"
     if path is not None:
@@ -500,22 +536,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         data = deep_merge(data, _nest(dotted, value))
     if overrides:
         source += f" with command-line {', '.join(f'{k}={cut(str(v))}' for k, v in overrides.items())}"
-    return _through_cache(data, source)
-
-
-def _through_cache(data: dict[str, Any], source: str) -> Config:
-    """build_config, or the Config validated before from the same input (orb.config_cache)."""
-    name = config_cache.key(data)
-    stored = config_cache.read(name) if name else None
-    if stored is not None:
-        try:
-            return Config.from_dict(stored)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            pass  # a damaged entry: validated again and overwritten below
-    config = build_config(data, source)
-    if name:
-        config_cache.write(name, config.canonical_json())
-    return config
+    return build_config(data, source)
 
 
 _KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}")
@@ -530,6 +551,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(
             f"--set {cut(text)!r}: use key.path=value with a dotted config key, e.g. orb.base_minutes=5"
         )
+    from orb.safeyaml import parse_yaml
+
     return key, parse_yaml(raw, f"--set {key}")
 
 

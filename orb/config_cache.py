@@ -1,11 +1,12 @@
-"""The cache of validated configs: a run whose merged config was validated before skips pydantic.
+"""The cache of validated configs: a run whose config texts were validated before skips YAML and pydantic.
 
-Key: SHA-256 of the merged input mapping (canonical JSON), the bytes of the modules holding the rules
-(orb/config.py, orb/config_schema.py) and of the installed pydantic's version.py (its version and the
-pydantic-core version it needs), read without importing pydantic. Value: the validated config's
-`to_dict()` JSON, after a line holding that JSON's SHA-256. Files live in `$ORB_CACHE_DIR/config/`, else
-`$XDG_CACHE_HOME/orb/config/`, else `~/.cache/orb/config/`, at most `MAX_ENTRIES` of them (the least
-recently used go). The cache is a shortcut only: any problem with it means a normal validation.
+Key: SHA-256 of the input (the texts of defaults.yaml and the user's file, and the overrides, as
+canonical JSON), the bytes of the modules holding the rules (orb/config.py, config_base.py,
+config_schema.py) and of the installed pydantic's version.py (its version and the pydantic-core version
+it needs), read without importing pydantic. Value: the validated config's `to_dict()` JSON, after a line
+holding that JSON's SHA-256. Files live in `$ORB_CACHE_DIR/config/`, else `$XDG_CACHE_HOME/orb/config/`,
+else `~/.cache/orb/config/`, at most `MAX_ENTRIES` of them (the least recently used go). The cache is a
+shortcut only: any problem with it means a normal validation.
 """
 
 import contextlib
@@ -33,9 +34,10 @@ def folder() -> Path:
 
 
 def key(data: dict[str, Any]) -> str | None:
-    """The entry name of a merged input mapping; None when it is not plain JSON data (a YAML date...)
-    or the rules cannot be read. Two inputs with one key validate alike: JSON keeps int, float, bool
-    and None apart, and the non-string keys it turns into strings are never field names."""
+    """The entry name of the input `data` (orb.config: the texts of defaults.yaml and the user's file,
+    and the overrides); None when it is not plain JSON data (a YAML date...) or the rules cannot be
+    read. Two inputs with one key validate alike: JSON keeps int, float, bool and None apart, and the
+    non-string keys it turns into strings are never field names."""
     try:
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
         digest = hashlib.sha256(text.encode())

@@ -1,4 +1,20 @@
-"""One exception tree; each class carries the process exit code (interfaces.md)."""
+"""One exception tree; each class carries the process exit code (interfaces.md); values in messages are
+cut short (`short`, `cut`)."""
+
+SHORT = 60  # characters of a value shown in a message
+
+
+def short(value: object, limit: int = SHORT) -> str:
+    """repr(value), cut to `limit` characters (never format an unbounded value into a message)."""
+    if isinstance(value, str | bytes) and len(value) > limit * 4:
+        value = value[: limit * 4]  # repr of a 20 MB string is not built just to be cut
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def cut(text: str) -> str:
+    """`text` cut to SHORT characters (for keys and values shown without quotes)."""
+    return text if len(text) <= SHORT else text[: SHORT - 3] + "..."
 
 
 class OrbError(Exception):

@@ -15,21 +15,14 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from orb.errors import ConfigError
+from orb.errors import SHORT, ConfigError, cut, short
+
+__all__ = ["SHORT", "cut", "parse_yaml", "read_yaml_file", "short"]
 
 MAX_BYTES = 1_000_000
 MAX_ALIASES = 100
 MAX_NODES = 100_000
 MAX_DEPTH = 32
-SHORT = 60  # characters of a value shown in a message
-
-
-def short(value: object, limit: int = SHORT) -> str:
-    """repr(value), cut to `limit` characters (never format an unbounded value into a message)."""
-    if isinstance(value, str | bytes) and len(value) > limit * 4:
-        value = value[: limit * 4]  # repr of a 20 MB string is not built just to be cut
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Refused(Exception):
@@ -115,11 +108,6 @@ def _check_tree(loader: yaml.SafeLoader, node: Node, path: tuple[str, ...]) -> N
         if not math.isfinite(number):
             where = ".".join(path) or "(top level)"
             raise _Refused(f"key '{cut(where)}' = {short(node.value)} is not a finite number")
-
-
-def cut(text: str) -> str:
-    """`text` cut to SHORT characters (for keys and values shown without quotes)."""
-    return text if len(text) <= SHORT else text[: SHORT - 3] + "..."
 
 
 def parse_yaml(text: str, where: str) -> Any:

@@ -84,13 +84,13 @@ def test_a_second_load_is_a_hit_equal_to_the_first(tmp_path):
     assert len(_entries()) == 1
 
 
-def test_the_second_process_does_not_import_pydantic(tmp_path):
+def test_the_second_process_does_not_import_pydantic_or_yaml(tmp_path):
     (tmp_path / "user.yaml").write_text(
         "orb:\n  base_minutes: 5\nentry:\n  cutoff: 14:30\n", encoding="utf-8"
     )
     code = (
         "import sys; from orb.config import load_config; cfg = load_config(sys.argv[1]); "
-        "print('pydantic' in sys.modules, cfg.sha256())"
+        "print('pydantic' in sys.modules, 'yaml' in sys.modules, cfg.sha256())"
     )
     runs = [
         subprocess.run(
@@ -102,8 +102,9 @@ def test_the_second_process_does_not_import_pydantic(tmp_path):
         )
         for _ in range(2)
     ]
-    (miss_pydantic, miss_sha), (hit_pydantic, hit_sha) = (r.stdout.split() for r in runs)
+    (miss_pydantic, miss_yaml, miss_sha), (hit_pydantic, hit_yaml, hit_sha) = (r.stdout.split() for r in runs)
     assert (miss_pydantic, hit_pydantic) == ("True", "False")
+    assert (miss_yaml, hit_yaml) == ("True", "False")
     assert hit_sha == miss_sha == load_config(tmp_path / "user.yaml").sha256()
     assert all(r.stderr == "" for r in runs)
 
@@ -151,6 +152,30 @@ def test_a_changed_input_is_a_miss(tmp_path):
     assert (five.orb.base_minutes, ten.orb.base_minutes) == (5, 10)
     assert len(_entries()) == 2
     assert config_cache.key({"a": 1}) != config_cache.key({"a": 1.0}) != config_cache.key({"a": True})
+
+
+def test_the_key_is_the_texts_so_an_edited_file_is_validated_again(tmp_path):
+    path = tmp_path / "user.yaml"
+    path.write_text("orb: {base_minutes: 5}\n", encoding="utf-8")
+    assert load_config(path).orb.base_minutes == 5
+    path.write_text("orb: {base_minutes: 0}\n", encoding="utf-8")  # the same size, now invalid
+    with pytest.raises(ConfigError, match="orb.base_minutes"):
+        load_config(path)
+    path.write_text("orb: {base_minutes: 5}   # five\n", encoding="utf-8")
+    assert load_config(path).orb.base_minutes == 5
+    assert len(_entries()) == 2  # one entry per text validated, none for the invalid one
+
+
+def test_a_file_above_the_yaml_readers_limit_is_refused_by_it_not_read_whole(tmp_path):
+    from orb.config import TEXT_LIMIT
+    from orb.safeyaml import MAX_BYTES
+
+    assert TEXT_LIMIT == MAX_BYTES
+    path = tmp_path / "big.yaml"
+    path.write_text("# " + "x" * MAX_BYTES + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="big.yaml"):
+        load_config(path)
+    assert _entries() == []
 
 
 def test_a_changed_rule_file_is_a_miss(tmp_path, monkeypatch):
