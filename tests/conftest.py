@@ -1,5 +1,5 @@
 """Test-wide guards: no test may reach the network (Yahoo included); loopback stays open; the config
-cache is a temporary folder.
+and calendar caches are temporary folders.
 
 Hypothesis profiles: `default` is derandomized (each test draws the same examples on every run, so a
 fresh-clone CI run is reproducible; no example database), `explore` (HYPOTHESIS_PROFILE=explore) is random,
@@ -27,6 +27,7 @@ os.environ.setdefault("ORB_JOB_WORKERS", "0")  # API apps start no job workers u
 _CACHE_ROOT = tempfile.mkdtemp(prefix="orb-test-cache-")
 atexit.register(shutil.rmtree, _CACHE_ROOT, ignore_errors=True)
 os.environ["ORB_CACHE_DIR"] = _CACHE_ROOT
+os.environ.setdefault("ORB_CALENDAR_CACHE", os.path.join(_CACHE_ROOT, "calendars"))  # shared by the session
 
 settings.register_profile("default", derandomize=True, deadline=None)
 settings.register_profile(
