@@ -5,8 +5,9 @@ canonical JSON), the bytes of the modules holding the rules (orb/config.py, conf
 config_schema.py) and of the installed pydantic's version.py (its version and the pydantic-core version
 it needs), read without importing pydantic. Value: the validated config's `to_dict()` JSON, after a line
 holding that JSON's SHA-256. Files live in `$ORB_CACHE_DIR/config/`, else `$XDG_CACHE_HOME/orb/config/`,
-else `~/.cache/orb/config/`, at most `MAX_ENTRIES` of them (the least recently used go). The cache is a
-shortcut only: any problem with it means a normal validation.
+else `~/.cache/orb/config/`, at most `MAX_ENTRIES` of them (the least recently used go; a crashed
+writer's temp file goes after an hour). The cache is a shortcut only: any problem with it means a
+normal validation.
 """
 
 import contextlib
@@ -16,21 +17,21 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from orb.cachedir import cache_root
+
 MAX_ENTRIES = 256
+STALE_TEMP_NS = 3600 * 10**9  # a temp file this old belongs to no live writer
 _RULES = tuple(Path(__file__).with_name(f"{name}.py") for name in ("config", "config_base", "config_schema"))
 log = logging.getLogger(__name__)
 
 
 def folder() -> Path:
     """Where the entries live (the environment is read on each call)."""
-    if base := os.environ.get("ORB_CACHE_DIR"):
-        return Path(base) / "config"
-    if xdg := os.environ.get("XDG_CACHE_HOME"):
-        return Path(xdg) / "orb" / "config"
-    return Path.home() / ".cache" / "orb" / "config"
+    return cache_root() / "config"
 
 
 def key(data: dict[str, Any]) -> str | None:
@@ -99,9 +100,12 @@ def write(name: str, validated_json: str) -> None:
 
 def _prune(base: Path) -> None:
     entries = []
+    stale = time.time_ns() - STALE_TEMP_NS
     for entry in os.scandir(base):
-        if entry.name.endswith(".json") and not entry.name.startswith("."):
-            with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):
+            if entry.name.startswith(".tmp-") and entry.stat().st_mtime_ns < stale:
+                os.unlink(entry.path)  # left by a writer that crashed before its os.replace
+            elif entry.name.endswith(".json") and not entry.name.startswith("."):
                 entries.append((entry.stat().st_mtime_ns, entry.path))
     entries.sort()
     for _, path in entries[: max(0, len(entries) - MAX_ENTRIES)]:

@@ -5,9 +5,9 @@ midnight values in a DatetimeIndex named `session_date`).
 
 A run builds each calendar's schedule once, for whole years around the dates it asks about (one
 year of margin on each side covers the warm-up sessions), and keeps it in memory. The schedule is
-also kept on disk (`~/.cache/orb/calendars`, or the folder in `ORB_CALENDAR_CACHE`; an empty value
-turns the disk copy off), keyed by calendar, years and exchange_calendars version, so that a run
-whose years are cached does not import exchange_calendars at all.
+also kept on disk (`calendars/` in orb's cache folder, `orb.cachedir`, or the folder in
+`ORB_CALENDAR_CACHE`; an empty value turns the disk copy off), keyed by calendar, years and
+exchange_calendars version, so that a run whose years are cached does not import exchange_calendars.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from orb.cachedir import cache_root
 from orb.errors import RequestError
 
 EARLIEST = pd.Timestamp("1990-01-01")
@@ -68,7 +69,7 @@ def _cache_file(code: str, first: int, last: int) -> Path | None:
         lib = version("exchange_calendars")
     except Exception:  # noqa: BLE001 - no version, no disk copy
         return None
-    base = Path(folder) if folder else Path.home() / ".cache" / "orb" / "calendars"
+    base = Path(folder) if folder else cache_root() / "calendars"
     return base / f"{code}_{first}_{last}_xcals{lib}_v2.npz"
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 from types import UnionType
@@ -212,6 +213,19 @@ def test_the_cache_keeps_the_most_recently_used_entries(monkeypatch):
     config_cache.write("entry5", json.dumps({"i": 5}))
     assert [p.stem for p in _entries()] == ["entry3", "entry4", "entry5"]
     assert config_cache.read("entry3") == {"i": 3}
+
+
+def test_a_crashed_writers_temp_file_goes_after_an_hour_and_a_live_ones_stays():
+    base = config_cache.folder()
+    base.mkdir(parents=True, exist_ok=True)
+    old, fresh = base / ".tmp-crashed.json", base / ".tmp-writing.json"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    two_hours_ago = time.time_ns() - 2 * 3600 * 10**9
+    os.utime(old, ns=(two_hours_ago, two_hours_ago))
+    config_cache.write("entry", json.dumps({"i": 1}))
+    assert not old.exists() and fresh.exists()
+    assert config_cache.read("entry") == {"i": 1}
 
 
 def test_the_folder_follows_the_environment(tmp_path, monkeypatch):

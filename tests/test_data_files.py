@@ -136,6 +136,16 @@ def test_missing_warm_up_is_a_warning():
     assert any("holds 5 of the 40 warm-up sessions" in w for w in loaded.warnings)
 
 
+def test_the_universe_lookback_counts_as_history_in_portfolio_mode():
+    # strategy.md 10.3: avg_volume and rel_volume need universe.lookback_sessions prior sessions
+    over = {**NINJA, "data.warmup_sessions": 5, "orb.atr_period": 2, "universe.lookback_sessions": 30}
+    kwargs = dict(start=date(2011, 1, 10), end=date(2011, 1, 12), source="file", data_path=real(PYALGO[0]))
+    single = load_symbol("SPY", config=load_config(overrides=over), **kwargs)
+    assert not any("universe.lookback_sessions" in w for w in single.warnings)
+    both = load_symbol("SPY", config=load_config(overrides={**over, "portfolio.enabled": True}), **kwargs)
+    assert any("universe.lookback_sessions 30" in w and "holds 5 sessions" in w for w in both.warnings)
+
+
 def test_range_outside_the_file_is_no_data():
     with pytest.raises(NoDataError, match=r"no data for SPY between 2012-01-03 and 2012-01-06 in .*covers"):
         load(real(PYALGO[0]), start=date(2012, 1, 3), end=date(2012, 1, 6), **NINJA)

@@ -119,6 +119,8 @@ def history_needs(config: Config) -> dict[str, int]:
         needs["confluence.rel_volume.lookback_sessions"] = config.confluence.rel_volume.lookback_sessions
     if config.confluence.enabled and config.confluence.adx.enabled:
         needs["confluence.adx.period"] = 2 * config.confluence.adx.period
+    if config.portfolio.enabled:
+        needs["universe.lookback_sessions"] = config.universe.lookback_sessions  # avg_volume, rel_volume
     return needs
 
 
