@@ -33,6 +33,7 @@ from loguru import logger
 from orb.engine import BacktestResult
 from orb.errors import OutputError
 from orb.runs import layout as L
+from orb.runs.csvfile import csv_bytes
 from orb.runs.layout import SCHEMA_VERSION, TMP_PREFIX, sha256_file
 
 TIME_COLUMNS = ("entry_time", "exit_time", "breakeven_time", "time", "timestamp")
@@ -304,14 +305,7 @@ def write_json(data: object, path: Path) -> None:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """CSV with times as ISO-8601 with offset (UTC)."""
-    out = frame.assign(
-        **{
-            col: frame[col].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
-            for col in TIME_COLUMNS
-            if col in frame and isinstance(frame[col].dtype, pd.DatetimeTZDtype)
-        }
-    )
-    out.to_csv(path, index=False, lineterminator="\n")
+    path.write_bytes(csv_bytes(frame, TIME_COLUMNS))
 
 
 @dataclass(frozen=True)
