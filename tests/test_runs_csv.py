@@ -135,3 +135,18 @@ def test_non_nanosecond_times_are_formatted_alike():
     assert csvfile._encode(frame, TIMES) is not None
     assert csv_bytes(frame, TIMES) == _pandas(frame)
     assert b"2024-01-02T14:30:59+00:00,1\n,2\n" in csv_bytes(frame, TIMES)
+
+
+def test_sub_second_and_far_times_match_pandas():
+    late = pd.Series(
+        pd.to_datetime(["2024-01-02 14:30:59.999999999", "1969-12-31 23:59:59.5"]).tz_localize("UTC")
+    )
+    frame = pd.DataFrame({"entry_time": late, "b": [1, 2]})
+    assert csvfile._encode(frame, TIMES) is not None
+    assert csv_bytes(frame, TIMES) == _pandas(frame)
+    far = pd.Series(
+        pd.DatetimeIndex(np.array(["0999-05-01", "2024-01-02"], dtype="datetime64[s]")).tz_localize("UTC")
+    )
+    frame = pd.DataFrame({"entry_time": far, "b": [1, 2]})
+    assert csvfile._encode(frame, TIMES) is None
+    assert csv_bytes(frame, TIMES) == _pandas(frame)
