@@ -189,28 +189,39 @@ def test_a_killed_worker_fails_its_job_and_the_next_job_runs(tmp_path):
 
 
 RACER = """
-import json, sys
+import json, sys, time
+from pathlib import Path
 from orb.jobs.store import JobStore, State, worker_name
 store, name, taken = JobStore(sys.argv[1]), worker_name(), []
+gate = Path(sys.argv[2])
+(gate / f"ready-{name}").touch()
+while not (gate / "go").exists():  # both racers start claiming together, imports done
+    time.sleep(0.001)
 while (job := store.claim(name)) is not None:
     taken.append(job.id)
+    time.sleep(0.005)  # a job takes a moment: the other racer claims meanwhile
     store.finish(job.id, name, State.SUCCEEDED, run_id="none")
 print(json.dumps(taken))
 """
 
 
 def test_two_workers_racing_for_50_jobs_take_each_once(tmp_path):
-    runs = tmp_path / "runs"
+    runs, gate = tmp_path / "runs", tmp_path / "gate"
+    gate.mkdir()
     store = JobStore(runs)
     ids = [store.new_id() for _ in range(50)]
     for job_id in ids:
         store.submit(job_id, "backtest", {}, ["--version"], [], max_queued=100)
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, str(runs)], cwd=REPO, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", RACER, str(runs), str(gate)], cwd=REPO, stdout=subprocess.PIPE, text=True
         )
         for _ in range(2)
     ]
+    deadline = time.monotonic() + 120
+    while len(list(gate.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (gate / "go").touch()
     taken = [json.loads(p.communicate(timeout=120)[0]) for p in racers]
     assert sorted(taken[0] + taken[1]) == sorted(ids)
     assert all(taken), "both workers should have won some jobs"
