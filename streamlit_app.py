@@ -8,7 +8,8 @@ its trades and analysis, a sweep its ranked results and heatmap, a walk-forward 
 out-of-sample equity, a portfolio run its account, daily universe and analysis (orb.dashboard.portfolio);
 Monte Carlo output of a backtest, walk-forward or portfolio run gets its own tab.
 Two more pages (sidebar "Page"): Runs (orb.dashboard.runs_page: the run registry, compare, delete) and
-New backtest (orb.dashboard.jobs: submit, track and cancel jobs); those two write to the runs folder.
+New backtest (orb.dashboard.jobs: submit, track and cancel jobs); those two write to the runs folder,
+with the API's key when ORB_API_KEY is set (orb.dashboard.access).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import streamlit as st
 
 from orb import report
-from orb.dashboard import backtest, data, jobs, portfolio, research, runs_page
+from orb.dashboard import access, backtest, data, jobs, portfolio, research, runs_page
 from orb.dashboard.common import MODE_NAMES, run_label
 from orb.metric_registry import plural
 from orb.runs import read as results
@@ -47,6 +48,7 @@ def main() -> None:
         if st.button("Refresh", icon=":material/refresh:", help="Look for new runs"):
             st.rerun()
         page = st.radio("Page", PAGES, key="page")
+        access.key_field()
     if page != jobs.RUN_PAGE:
         PAGES[page](runs_dir)
         return

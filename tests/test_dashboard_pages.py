@@ -174,6 +174,22 @@ def test_delete_needs_a_confirmation(own_runs, monkeypatch):
     assert (own_runs / "latest").read_text(encoding="utf-8").strip() == older
 
 
+def test_with_an_api_key_deleting_needs_it_typed_in_the_sidebar(own_runs, monkeypatch):
+    monkeypatch.setenv("ORB_API_KEY", "s3cret")
+    at = page(own_runs, monkeypatch, "Runs")
+    newest = list(table_with(at, "run_id")["run_id"])[0]
+    at.selectbox(key="runs_delete_pick").set_value(newest).run()
+    assert button(at, "Delete…").disabled
+    assert any("ORB_API_KEY is set" in i.value for i in at.info)
+    at.sidebar.text_input(key="api_key").input("guess").run()
+    assert button(at, "Delete…").disabled and any("not this server's" in i.value for i in at.info)
+    at.sidebar.text_input(key="api_key").input("s3cret").run()
+    assert not button(at, "Delete…").disabled and not at.info
+    button(at, "Delete…").click().run()
+    button(at, f"Yes, delete {newest}").click().run()
+    assert not (own_runs / newest).exists()
+
+
 def test_a_damaged_folder_is_reported_and_left_out(own_runs, monkeypatch):
     good = (own_runs / "latest").read_text(encoding="utf-8").strip()
     shutil.copytree(own_runs / good, own_runs / "backtest_damaged")
@@ -266,6 +282,28 @@ def test_a_queued_job_is_cancelled_from_the_panel(own_runs, monkeypatch):
     assert service.get_job(own_runs, job.id).state == State.CANCELLED
     assert any("**cancelled** · " in m.value for m in at.markdown)
     assert not [b for b in at.button if b.label == "Cancel"]
+
+
+def test_with_an_api_key_submit_and_cancel_need_it(own_runs, monkeypatch):
+    monkeypatch.setenv("ORB_API_KEY", "s3cret")
+    at = page(own_runs, monkeypatch, "New backtest")
+    assert button(at, "Submit").disabled and any("ORB_API_KEY is set" in i.value for i in at.info)
+    at.sidebar.text_input(key="api_key").input("s3cret").run()
+    assert not any("API key" in i.value or "ORB_API_KEY" in i.value for i in at.info)
+    button(at, "Submit").click().run()
+    (job,) = service.list_jobs(own_runs)
+    at.sidebar.text_input(key="api_key").input("").run()  # the key is taken away again
+    assert button(at, "Cancel").disabled and button(at, "Submit").disabled
+    at.sidebar.text_input(key="api_key").input("s3cret").run()
+    button(at, "Cancel").click().run()
+    assert service.get_job(own_runs, job.id).state == State.CANCELLED
+
+
+def test_without_an_api_key_there_is_no_key_field(own_runs, monkeypatch):
+    monkeypatch.delenv("ORB_API_KEY", raising=False)
+    at = page(own_runs, monkeypatch, "New backtest")
+    assert not [t for t in at.sidebar.text_input if t.key == "api_key"]
+    assert not button(at, "Submit").disabled
 
 
 def test_a_running_job_shows_progress_and_cancel_stops_it(own_runs, monkeypatch):

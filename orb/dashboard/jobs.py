@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
+from orb.dashboard import access
 from orb.errors import OrbError
 from orb.jobs import service
 from orb.jobs.request import CONFIGS_DIR, DATA_ENV, JobRejected, JobRequest, Limits, Mode, Source, prepare
@@ -151,7 +152,11 @@ def show_form(runs_dir: Path) -> None:
         st.caption(":green[Overrides are valid]")
     if problem is not None and tuple(problem.loc[:2]) != ("body", "overrides"):
         st.error(f"{where(problem.loc)}: {problem}", icon=":material/error:")
-    if st.button("Submit", type="primary", disabled=problem is not None, key="job_submit") and req:
+    refusal = access.write_refusal()
+    if refusal is not None:
+        st.info(refusal, icon=":material/lock:")
+    ready = problem is None and refusal is None
+    if st.button("Submit", type="primary", disabled=not ready, key="job_submit") and req and ready:
         submit(runs_dir, req)
     notice = st.session_state.pop("job_notice", None)
     if notice:
@@ -228,7 +233,8 @@ def show_job(runs_dir: Path, job: Job) -> None:
                 "Cancel",
                 key=f"cancel_{job.id}",
                 icon=":material/stop:",
-                on_click=service.cancel,
+                disabled=access.write_refusal() is not None,
+                on_click=cancel,
                 args=(runs_dir, job.id),
             )
         if job.state == State.SUCCEEDED and job.run_id:
@@ -239,6 +245,12 @@ def show_job(runs_dir: Path, job: Job) -> None:
                 on_click=open_run,
                 args=(job.run_id,),
             )
+
+
+def cancel(runs_dir: Path, job_id: str) -> None:
+    """Button callback: ask the job to stop (the key is checked again: a callback runs on its own)."""
+    if access.write_refusal() is None:
+        service.cancel(runs_dir, job_id)
 
 
 def open_run(run_id: str) -> None:

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from orb import charts, report
+from orb.dashboard import access
 from orb.dashboard.common import PLOT, label, metric_columns
 from orb.errors import OrbError
 from orb.runs import catalog as registry
@@ -144,10 +145,13 @@ def show_delete(runs_dir: Path, run_ids: list[str]) -> None:
     if pending not in run_ids:
         pending = None
     target = st.selectbox("Run to delete", run_ids, index=None, key="runs_delete_pick")
+    refusal = access.write_refusal()
+    if refusal is not None:
+        st.info(refusal, icon=":material/lock:")
     if pending is None:
         st.button(
             "Delete…",
-            disabled=target is None,
+            disabled=target is None or refusal is not None,
             key="runs_delete",
             icon=":material/delete:",
             on_click=_ask,
@@ -157,7 +161,12 @@ def show_delete(runs_dir: Path, run_ids: list[str]) -> None:
     st.warning(f"Delete run {pending}? Its folder is removed for good.")
     yes, no = st.columns(2)
     yes.button(
-        f"Yes, delete {pending}", type="primary", key="runs_delete_yes", on_click=_delete, args=(runs_dir,)
+        f"Yes, delete {pending}",
+        type="primary",
+        key="runs_delete_yes",
+        disabled=refusal is not None,
+        on_click=_delete,
+        args=(runs_dir,),
     )
     no.button("Keep it", key="runs_delete_no", on_click=_ask, args=(None,))
 
@@ -169,7 +178,7 @@ def _ask(run_id: str | None) -> None:
 def _delete(runs_dir: Path) -> None:
     """Button callback: delete the pending run and drop it from the compare pick."""
     run_id = st.session_state.pop("runs_delete_pending", None)
-    if run_id is None:
+    if run_id is None or access.write_refusal() is not None:
         return
     try:
         registry.delete_run(runs_dir, run_id)
