@@ -203,7 +203,7 @@ async def capture(
             saved.append(path)
         if pages:
             return saved
-        await tools.wait_ready(90)
+        await tools.wait_ready(150)
         await tools.screenshot(out)
         saved.append(out)
         for tab in tabs:
@@ -214,7 +214,7 @@ async def capture(
             if not clicked:
                 raise SystemExit(f"error: the dashboard has no tab named {tab!r}")
             await asyncio.sleep(0.5)
-            await tools.wait_ready(60)
+            await tools.wait_ready(120)
             path = tab_file(out, tab)
             await tools.screenshot(path)
             saved.append(path)
@@ -229,7 +229,7 @@ async def open_page(tools: DevTools, page: str) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"error: the dashboard has no page named {page!r}")
         await asyncio.sleep(0.5)
-    await tools.wait_ready(90, PAGE_READY_JS.replace("PAGE", name))
+    await tools.wait_ready(150, PAGE_READY_JS.replace("PAGE", name))
 
 
 def check_paths(runs_dir: Path, out: Path) -> None:

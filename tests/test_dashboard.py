@@ -379,7 +379,7 @@ def test_real_browser_renders_the_dashboard(runs, tmp_path):
         str(runs["one"]),
     ]
     done = subprocess.run(
-        [*command, "--out", str(out), "--tab", "Session replay"], capture_output=True, text=True, timeout=300
+        [*command, "--out", str(out), "--tab", "Session replay"], capture_output=True, text=True, timeout=480
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     for path in (out, tmp_path / "dashboard_session_replay.png"):
@@ -604,7 +604,7 @@ def test_real_browser_replay_shows_the_selected_trade_shaded(runs, tmp_path):
         str(runs["one"]),
     ]
     command += ["--out", str(out), "--tab", "replay", "--trade", chosen]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=480)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     band = np.array([238, 243, 253])  # rgba(37, 99, 235, 0.08) on white
 

@@ -351,7 +351,7 @@ def test_real_browser_renders_the_runs_and_new_backtest_pages(own_runs, tmp_path
         [*command, "--page", "Runs", "--page", "New backtest", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     shots = [tmp_path / "pages_runs.png", tmp_path / "pages_new_backtest.png"]
