@@ -113,15 +113,19 @@ def load_all(request: RunRequest, cfg: Config) -> tuple[dict[str, LoadedBars], d
 
     workers = cfg.data.concurrency if vendor is not None else 1
     with console.progress(request.quiet) as bar, ThreadPoolExecutor(max_workers=workers) as pool:
-        task = bar.add_task(f"Loading bars ({request.source})", total=len(request.symbols), rate="")
+        label = f"Loading bars ({request.source})"
+        task = bar.add_task(label, total=len(request.symbols), rate="")
         futures = {pool.submit(one, sym): sym for sym in request.symbols}
+        failed = 0
         for future in as_completed(futures):
             sym = futures[future]
             results[sym] = outcome = future.result()
             if isinstance(outcome, str) and "not fetched" in outcome:
                 continue
             _log_outcome(outcome, many=len(request.symbols) > 1)
-            bar.update(task, advance=1, rate=sym)
+            failed += isinstance(outcome, str)
+            described = f"{label}, {failed} failed" if failed else label  # the bar counts symbols tried
+            bar.update(task, advance=1, rate=sym, description=described)
         if unreachable:
             bar.update(task, description=f"Loading bars ({request.source}): stopped, source unreachable")
     loaded = {s: r for s in request.symbols if isinstance(r := results[s], LoadedBars)}

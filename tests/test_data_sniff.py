@@ -166,6 +166,16 @@ def test_a_symbol_without_its_pair_is_an_error(tmp_path, capsys):
     assert "--data has no file for QQQ; add QQQ=PATH" in one_error_line(capsys.readouterr().out)
 
 
+def test_the_loading_bar_counts_a_failed_symbol_as_tried_and_says_so(tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(DATA / "eqker_SPY_1min_2019-02.csv", folder / "SPY.csv")
+    code, _ = run_cli(tmp_path, "--symbols", "SPY", "QQQ", "--data", str(folder))
+    out = capsys.readouterr().out
+    assert code == 1 and "has no file for QQQ" in out  # interfaces.md: saved with SPY, exit 1
+    assert "Loading bars (file), 1 failed" in out and "2/2" in out
+
+
 def test_warmup_message_names_the_settings_that_need_history():
     """Issue: a 5-session file ended '0 trades, 5 sessions skipped: warmup' with a hint at warmup_sessions."""
     loaded = load("eqker_SPY_1min_2019-02.csv")
