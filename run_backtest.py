@@ -406,10 +406,17 @@ def _main(args: argparse.Namespace, cfg=None, exiting: bool = False) -> int:
         quiet=args.quiet,
         command=" ".join(["python", Path(sys.argv[0]).name, *sys.argv[1:]]),
     )
-    if cfg.portfolio.enabled:
+    if cfg.portfolio.enabled and args.sweep is None:
         return _portfolio(args, request, cfg, _header_rows(args, cfg, source, start, end, symbols))
     monte_carlo = _monte_carlo(args)
     if args.sweep is not None:
+        if cfg.portfolio.enabled and args.walk_forward:
+            from orb.errors import RequestError
+
+            raise RequestError(
+                "--walk-forward is not available for portfolio runs yet; run a plain --sweep, "
+                "or set portfolio.enabled: false"
+            )
         header = _header_rows(args, cfg, source, start, end, symbols)
         return _research(args, request, cfg, header, monte_carlo)
     if not args.quiet:
@@ -437,12 +444,7 @@ def _main(args: argparse.Namespace, cfg=None, exiting: bool = False) -> int:
 def _portfolio(args: argparse.Namespace, request, cfg, header: dict[str, str]) -> int:
     """portfolio.enabled: one account over the daily universe (orb.portfolio, strategy.md 10)."""
     from orb import console, portfolio
-    from orb.errors import RequestError
 
-    if args.sweep:
-        raise RequestError(
-            "--sweep is not available for portfolio runs yet; drop it or set portfolio.enabled: false"
-        )
     analyse = None
     monte_carlo = _monte_carlo(args)
     if monte_carlo is not None:  # the account's sessions are resampled (orb.research)

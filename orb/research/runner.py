@@ -154,7 +154,7 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
             logger.debug(f"command: {request.command}")
             logger.debug(f"config sha256 {cfg.sha256()}: {cfg.canonical_json()}")
             _log_invalid(sweep)
-            loaded, failures = load_all(request, cfg)
+            loaded, failures = load_all(_with_benchmark(request, cfg), cfg)
             if not loaded:
                 raise no_data_error(failures)
             bars = {sym: item.bars for sym, item in loaded.items()}
@@ -182,7 +182,8 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
                     write_sweep(tmp, art)
                     table, summary, mc = art.table, {}, None
             wall = time.perf_counter() - started
-            manifest = build_manifest(request, cfg, run_id, loaded, failures, wall, mode)
+            members = {s: item for s, item in loaded.items() if s in request.symbols}  # not the benchmark
+            manifest = build_manifest(request, cfg, run_id, members, failures, wall, mode)
             finish_manifest(tmp, manifest)
         finally:
             logger.remove(sink)
@@ -190,6 +191,14 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
     wall = time.perf_counter() - started
     mc_summary = mc.summary() if mc is not None else None
     return ResearchOutcome(run_dir, mode, table, summary, failures, wall, mc_summary)
+
+
+def _with_benchmark(request: RunRequest, cfg: Config) -> RunRequest:
+    """The request whose bars a sweep loads: a portfolio's benchmark too (10.8), loaded once."""
+    extra = cfg.portfolio.benchmark if cfg.portfolio.enabled else None
+    if extra is None or extra in request.symbols:
+        return request
+    return replace(request, symbols=[*request.symbols, extra])
 
 
 def _log_invalid(sweep: Sweep) -> None:
@@ -230,9 +239,15 @@ def _with_progress(backend: Runner, quiet: bool, label: str) -> Callable[[list[T
 
 def _sweep(sweep: Sweep, run, request: RunRequest, research: ResearchRequest, cfg: Config) -> SweepArtifacts:
     valid = sweep.valid
-    results = run([Task(i, c.config, request.start, request.end) for i, c in enumerate(valid)])
+    universe = tuple(request.symbols)  # a portfolio's; the loaded bars may also hold its benchmark
+    results = run(
+        [Task(i, c.config, request.start, request.end, symbols=universe) for i, c in enumerate(valid)]
+    )
+    for r in results:
+        if r.note:
+            logger.warning(f"sweep combination {valid[r.index].index}: {r.note}")
     outcomes = [(c, r.per_symbol, r.aggregate) for c, r in zip(valid, results, strict=True)]
-    table = results_table(sweep, outcomes, research.rank_by)
+    table = results_table(sweep, outcomes, research.rank_by, portfolio=cfg.portfolio.enabled)
     best = table.iloc[0]
     info = {
         "sweep_file": str(sweep.path),

@@ -42,6 +42,18 @@ MAX_COMBINATIONS = 10_000
 FLOAT_DECIMALS = 6  # random floats are rounded to this many decimals
 # sections that shape the loaded data: a sweep loads bars once, so they cannot vary
 FIXED_SECTIONS = ("session", "data")
+# keys that decide the run's mode or which bars are loaded (the benchmark's)
+FIXED_KEYS = ("portfolio.enabled", "portfolio.benchmark")
+# a portfolio sweep's aggregate rows also carry the account's portfolio metrics (strategy.md 10.8)
+PORTFOLIO_KEYS = (
+    "daily_hit_ratio",
+    "worst_day_pct",
+    "avg_positions",
+    "max_positions_used",
+    "benchmark_return_pct",
+    "beta",
+    "alpha_pct",
+)
 COUNT_KEYS = tuple(k for k in METRIC_KEYS if METRICS[k].integer)
 RANK_KEYS = SCALAR_RUN_METRIC_KEYS
 LOWER_IS_BETTER = frozenset(k for k in RANK_KEYS if METRICS[k].better is Better.LOWER)
@@ -185,9 +197,9 @@ def _check_key(key: str, tree: dict[str, Any], where: str) -> None:
         node = node[part]
     if isinstance(node, dict):
         raise ConfigError(f"{where}: '{key}' is a section; name one setting, e.g. '{key}.{next(iter(node))}'")
-    if key.split(".")[0] in FIXED_SECTIONS:
+    if key.split(".")[0] in FIXED_SECTIONS or key in FIXED_KEYS:
         raise ConfigError(
-            f"{where}: '{key}' changes the data, which a sweep loads once; "
+            f"{where}: '{key}' changes the data or the run's mode, which a sweep fixes once; "
             f"sweep strategy keys only (set it with --config)"
         )
 
@@ -252,24 +264,25 @@ def rank_order(indices: Sequence[int], metrics: Sequence[dict[str, Any]], key: s
     return sorted(range(len(metrics)), key=lambda i: (rank_value(metrics[i], key), indices[i]))
 
 
-def metric_row(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The table cells of one metrics dict: scalar keys, `exit_reasons` as a JSON string."""
-    row = {key: metrics.get(key) for key in RANK_KEYS}
+def metric_row(metrics: dict[str, Any], extra: Sequence[str] = ()) -> dict[str, Any]:
+    """The table cells of one metrics dict: scalar keys (and `extra` ones), `exit_reasons` as JSON."""
+    row = {key: metrics.get(key) for key in (*RANK_KEYS, *extra)}
     row["exit_reasons"] = json.dumps(metrics.get("exit_reasons") or {}, sort_keys=True)
     return row
 
 
 def typed_frame(rows: list[dict[str, Any]], param_keys: Sequence[str]) -> pd.DataFrame:
-    """Rows as a frame with stable dtypes: counts int64, other metrics float64 (None -> NaN), also with an
+    """Rows as a frame with stable dtypes: counts int64 (Int64 with a null), other metrics float64 (None ->
+    NaN), also with an
     `is_`/`oos_` prefix; each parameter column one type (mixed types become JSON strings)."""
     frame = pd.DataFrame(rows)
     out = {}
     for col in frame.columns:
         values = frame[col].tolist()
         metric = col.split("_", 1)[1] if col.startswith(("is_", "oos_")) else col
-        if metric in COUNT_KEYS:
-            out[col] = frame[col].astype("int64")
-        elif metric in RANK_KEYS:
+        if metric in COUNT_KEYS:  # nullable only where a count is undefined (a portfolio's symbol rows)
+            out[col] = frame[col].astype("int64" if frame[col].notna().all() else "Int64")
+        elif metric in RANK_KEYS or metric in PORTFOLIO_KEYS:
             out[col] = pd.Series([np.nan if v is None else float(v) for v in values], dtype="float64")
         elif col in param_keys:
             out[col] = param_column(values)
@@ -297,14 +310,17 @@ def results_table(
     sweep: Sweep,
     outcomes: Sequence[tuple[Combination, dict[str, dict], dict[str, Any]]],
     rank_by: str,
+    portfolio: bool = False,
 ) -> pd.DataFrame:
     """The `sweep_results` table: per combination its aggregate row (symbol `*`) then one row per symbol,
-    combinations ordered by rank (1 = best by `rank_by`, ties by combination index)."""
+    combinations ordered by rank (1 = best by `rank_by`, ties by combination index). A `portfolio`
+    sweep's aggregate rows are the account's metrics, with PORTFOLIO_KEYS too."""
     order = rank_order([c.index for c, _, _ in outcomes], [agg for _, _, agg in outcomes], rank_by)
+    extra = PORTFOLIO_KEYS if portfolio else ()
     rows = []
     for rank, pos in enumerate(order, start=1):
         combo, per_symbol, aggregate = outcomes[pos]
         head = {"rank": rank, "combination": combo.index}
-        rows.append(head | {"symbol": AGGREGATE} | combo.params | metric_row(aggregate))
+        rows.append(head | {"symbol": AGGREGATE} | combo.params | metric_row(aggregate, extra))
         rows.extend(head | {"symbol": sym} | combo.params | metric_row(m) for sym, m in per_symbol.items())
     return typed_frame(rows, sweep.keys)

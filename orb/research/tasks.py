@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
+from loguru import logger
 
 from orb.config import Config
 from orb.engine import EventLoopBacktest
-from orb.errors import OrbError
+from orb.errors import DataError, OrbError
 from orb.metrics import aggregate_inputs, aggregate_metrics, metrics_of, symbol_metrics
 from orb.prepare import PreparedMemo
 from orb.workers import dask_client, die_with_parent
@@ -37,6 +38,7 @@ class Task:
     start: date
     end: date
     keep_frames: bool = False  # also return trades, equity and sessions (walk-forward test windows)
+    symbols: tuple[str, ...] = ()  # a portfolio task's universe (the bars may hold its benchmark too)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class TaskResult:
     per_symbol: dict[str, dict]  # symbol -> metric keys
     aggregate: dict  # metric keys + symbols, avg_r_per_trade
     frames: dict[str, Frames] | None
+    note: str | None = None  # what the run log should say about this task (an empty universe)
 
 
 def evaluate(task: Task, bars: Bars) -> TaskResult:
@@ -62,6 +65,8 @@ def evaluate(task: Task, bars: Bars) -> TaskResult:
     this process whose config prepares the same way (`prepare_key`); without `keep_frames` no frame is
     built, the metrics read the loop's rows."""
     cfg = task.config
+    if cfg.portfolio.enabled:
+        return _evaluate_portfolio(task, bars)
     prepared = {
         sym: _PREPARED.get(cfg, sym, sym_bars, task.start, task.end) for sym, sym_bars in bars.items()
     }
@@ -81,6 +86,27 @@ def evaluate(task: Task, bars: Bars) -> TaskResult:
     combined = aggregate_inputs(inputs, capital)
     aggregate = metrics_of(combined, initial_capital=capital * len(inputs), symbols=list(inputs), **kw)
     return TaskResult(task.index, per_symbol, aggregate, None)
+
+
+def _evaluate_portfolio(task: Task, bars: Bars) -> TaskResult:
+    """One account over the daily universe of `task.symbols` (orb.portfolio, strategy.md 10), in this
+    process: aggregate = the account's metrics, per symbol = its trade statistics. A combination whose
+    universe is empty on every session has no trades: its counts are 0 and every other metric null."""
+    from orb.portfolio.runner import backtest
+    from orb.portfolio.stages import FrameSource
+    from orb.research.sweep import COUNT_KEYS
+
+    source = FrameSource(bars, task.start, task.end)
+    logger.disable("orb.portfolio")  # its per-run lines and the bars' warnings: said once by the sweep
+    try:
+        res = backtest(task.config, list(task.symbols or bars), source, workers=1, quiet=True)
+    except DataError as exc:
+        if "the universe is empty on every session" not in str(exc):
+            raise
+        return TaskResult(task.index, {}, dict.fromkeys(COUNT_KEYS, 0), None, str(exc))
+    finally:
+        logger.enable("orb.portfolio")
+    return TaskResult(task.index, res.metrics["per_symbol"], res.metrics["aggregate"], None)
 
 
 _PREPARED = PreparedMemo()
