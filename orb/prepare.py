@@ -344,12 +344,19 @@ class PreparedMemo:
         self._held: dict[tuple, Prepared] = {}
 
     def get(
-        self, cfg: Config, symbol: str, bars: pd.DataFrame, start: date | None, end: date | None
+        self,
+        cfg: Config,
+        symbol: str,
+        bars: pd.DataFrame,
+        start: date | None,
+        end: date | None,
+        skip_sessions: Mapping[date, str] | None = None,
     ) -> Prepared:
-        key = (symbol, id(bars), len(bars), start, end, prepare_key(cfg))
+        skip = tuple(sorted((skip_sessions or {}).items()))
+        key = (symbol, id(bars), len(bars), start, end, skip, prepare_key(cfg))
         found = self._held.pop(key, None)
         if found is None:
-            found = prepare(cfg, _up_to(bars, cfg, end), start, end)
+            found = prepare(cfg, _up_to(bars, cfg, end), start, end, dict(skip))
             while len(self._held) >= self.size:
                 self._held.pop(next(iter(self._held)))
         self._held[key] = found  # most recently used last

@@ -371,3 +371,29 @@ def test_ctrl_c_during_a_sweep_stops_the_workers_and_leaves_no_run(tmp_path):
     assert visible_runs(out) == [] and not list(out.glob(".tmp-*"))
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+
+
+def test_a_session_with_bad_bars_is_skipped_in_a_sweep_as_in_the_backtest(tmp_path, capsys):
+    """data.bad_bars: skip marks the session at load time; a sweep's tasks get those marks too."""
+    bars = load_symbol("SPY", config=BASE, start=START, end=END, source="synthetic").bars
+    day = bars.index[bars.index.tz_convert("America/New_York").date == date(2024, 1, 18)]
+    broken = bars.copy()
+    broken.loc[day[100], "low"] = broken.loc[day[100], "high"] + 1.0  # low above high: an OHLC violation
+    data = tmp_path / "SPY.parquet"
+    broken.reset_index().to_parquet(data, index=False)
+    window = ["--data", str(data), "--start", "2024-01-02", "--end", "2024-02-09"]
+    (tmp_path / "plain").mkdir()
+    code, out = run_cli(tmp_path / "plain", "--symbols", "SPY", *window)
+    assert code == 0
+    (plain,) = visible_runs(out)
+    sessions = pd.read_parquet(plain / "SPY_sessions.parquet")
+    assert "bad_bars" in set(sessions["skip_reason"])
+    grid = sweep_file(tmp_path, "grid:\n  costs.slippage_per_share: [0.01, 0.02]\n")
+    code, out = run_cli(tmp_path, "--symbols", "SPY", *window, "--sweep", str(grid))
+    assert code == 0
+    (run,) = visible_runs(out)
+    table = pd.read_parquet(run / "sweep_results.parquet")
+    row = table[(table["symbol"] == AGGREGATE) & (table["costs.slippage_per_share"] == 0.01)].iloc[0]
+    metrics = json.loads((plain / "metrics.json").read_text())["aggregate"]
+    for key in RANK_KEYS:
+        assert (pd.isna(row[key]) and metrics[key] is None) or row[key] == metrics[key], key

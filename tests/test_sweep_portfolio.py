@@ -120,3 +120,41 @@ def test_walk_forward_is_refused_for_a_portfolio(tmp_path, capsys):
     )
     assert code == 1 and visible_runs(out) == []
     assert "--walk-forward is not available for portfolio runs" in one_error_line(capsys.readouterr().out)
+
+
+def test_sessions_with_bad_bars_are_skipped_in_a_portfolio_sweep_as_in_the_run(tmp_path):
+    from datetime import date
+
+    from orb.config import load_config
+    from orb.data import load_symbol
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    base = load_config()
+    for sym in SYMBOLS + ["SPY"]:
+        bars = load_symbol(
+            sym, config=base, start=date(2024, 1, 2), end=date(2024, 3, 28), source="synthetic"
+        ).bars
+        if sym in ("AAPL", "MSFT"):
+            days = bars.index.tz_convert("America/New_York").normalize()
+            firsts = ~days.duplicated()
+            opening = bars.index[firsts][::3]  # every third session: its first bar's low above its high
+            bars = bars.copy()
+            bars.loc[opening, "low"] = bars.loc[opening, "high"] + 1.0
+        bars.reset_index().to_parquet(folder / f"{sym}.parquet", index=False)
+    config = _write(tmp_path, "p.yaml", CONFIG)
+    grid = _write(tmp_path, "grid.yaml", "grid:\n  portfolio.max_positions: [2, 3]\n")
+    window = ["--data", str(folder), "--start", "2024-01-02", "--end", "2024-03-28", "--config", str(config)]
+    (tmp_path / "plain").mkdir()
+    code, out = run_cli(tmp_path / "plain", "--symbols", *SYMBOLS, *window)
+    assert code == 0
+    (plain,) = visible_runs(out)
+    universe = pd.read_parquet(plain / "universe.parquet")
+    assert (universe["reason"] == "bad_bars").sum() > 10
+    code, out = run_cli(tmp_path, "--symbols", *SYMBOLS, *window, "--sweep", str(grid))
+    assert code == 0
+    (run,) = visible_runs(out)
+    row = _aggregates(run).set_index("portfolio.max_positions").loc[2]
+    metrics = json.loads((plain / "metrics.json").read_text(encoding="utf-8"))["aggregate"]
+    for key in (*RANK_KEYS, *PORTFOLIO_KEYS):
+        assert (pd.isna(row[key]) and metrics.get(key) is None) or row[key] == metrics.get(key), key

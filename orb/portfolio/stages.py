@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -72,12 +72,13 @@ class FrameSource:
     frames: Mapping[str, pd.DataFrame]
     start: date | None
     end: date | None
+    bad: Mapping[str, frozenset[date]] = field(default_factory=dict)  # LoadedBars.bad_sessions
 
     def load(self, symbol: str, cfg: Config) -> LoadedBars:
         bars = self.frames.get(symbol)
         if bars is None or bars.empty:
             raise NoDataError(f"no data for {symbol} (no bars were given for it)")
-        return LoadedBars(symbol, bars, "frame", bars_sha256(bars), ())
+        return LoadedBars(symbol, bars, "frame", bars_sha256(bars), (), frozenset(self.bad.get(symbol, ())))
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ def run_research(request: RunRequest, cfg: Config, research: ResearchRequest) ->
             where = f"Dask {research.scheduler}" if research.scheduler else f"{research.workers} worker(s)"
             logger.info(f"{mode}: {console.plural(len(sweep.valid), 'combination')} on {where}")
             workers = min(research.workers, len(sweep.valid) * max(len(folds), 1))
-            with open_backend(bars, workers=workers, scheduler=research.scheduler) as backend:
+            bad = {sym: item.bad_sessions for sym, item in loaded.items() if item.bad_sessions}
+            with open_backend(bars, bad=bad, workers=workers, scheduler=research.scheduler) as backend:
                 if research.walk_forward:
                     run = _with_progress(backend, request.quiet, "Walk-forward")
                     wf = _walk_forward(sweep, folds, run, cfg, research)

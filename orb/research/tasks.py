@@ -20,6 +20,7 @@ import pandas as pd
 from loguru import logger
 
 from orb.config import Config
+from orb.data.checks import BAD_BARS_REASON
 from orb.engine import EventLoopBacktest
 from orb.errors import DataError, OrbError
 from orb.metrics import aggregate_inputs, aggregate_metrics, metrics_of, symbol_metrics
@@ -27,6 +28,7 @@ from orb.prepare import PreparedMemo
 from orb.workers import dask_client, die_with_parent
 
 Bars = Mapping[str, pd.DataFrame]
+Bad = Mapping[str, frozenset[date]]  # symbol -> sessions holding bad bars (the data layer's `bad_bars`)
 
 
 @dataclass(frozen=True)
@@ -57,19 +59,20 @@ class TaskResult:
     note: str | None = None  # what the run log should say about this task (an empty universe)
 
 
-def evaluate(task: Task, bars: Bars) -> TaskResult:
-    """Run `task` on `bars` (symbol -> bar contract). Bars after the window's last session are cut off
-    before the engine sees them, so nothing after `end` can influence the result.
+def evaluate(task: Task, bars: Bars, bad: Bad | None = None) -> TaskResult:
+    """Run `task` on `bars` (symbol -> bar contract), the sessions in `bad` skipped with reason
+    `bad_bars` as a backtest skips them. Bars after the window's last session are cut off before the
+    engine sees them, so nothing after `end` can influence the result.
 
     The preparation (sessions, opening ranges, daily values, flags) is shared with the other tasks of
     this process whose config prepares the same way (`prepare_key`); without `keep_frames` no frame is
     built, the metrics read the loop's rows."""
     cfg = task.config
+    bad = bad or {}
     if cfg.portfolio.enabled:
-        return _evaluate_portfolio(task, bars)
-    prepared = {
-        sym: _PREPARED.get(cfg, sym, sym_bars, task.start, task.end) for sym, sym_bars in bars.items()
-    }
+        return _evaluate_portfolio(task, bars, bad)
+    skips = {sym: dict.fromkeys(bad.get(sym, ()), BAD_BARS_REASON) for sym in bars}
+    prepared = {sym: _PREPARED.get(cfg, sym, b, task.start, task.end, skips[sym]) for sym, b in bars.items()}
     if task.keep_frames:
         results = {sym: EventLoopBacktest(cfg, sym).run_prepared(p, lean=True) for sym, p in prepared.items()}
         frames = {sym: Frames(res.trades, res.equity, res.sessions) for sym, res in results.items()}
@@ -88,7 +91,7 @@ def evaluate(task: Task, bars: Bars) -> TaskResult:
     return TaskResult(task.index, per_symbol, aggregate, None)
 
 
-def _evaluate_portfolio(task: Task, bars: Bars) -> TaskResult:
+def _evaluate_portfolio(task: Task, bars: Bars, bad: Bad) -> TaskResult:
     """One account over the daily universe of `task.symbols` (orb.portfolio, strategy.md 10), in this
     process: aggregate = the account's metrics, per symbol = its trade statistics. A combination whose
     universe is empty on every session has no trades: its counts are 0 and every other metric null."""
@@ -96,7 +99,7 @@ def _evaluate_portfolio(task: Task, bars: Bars) -> TaskResult:
     from orb.portfolio.stages import FrameSource
     from orb.research.sweep import COUNT_KEYS
 
-    source = FrameSource(bars, task.start, task.end)
+    source = FrameSource(bars, task.start, task.end, bad)
     logger.disable("orb.portfolio")  # its per-run lines and the bars' warnings: said once by the sweep
     try:
         res = backtest(task.config, list(task.symbols or bars), source, workers=1, quiet=True)
@@ -117,27 +120,35 @@ Runner = Callable[[Sequence[Task], Progress | None], list[TaskResult]]
 
 
 @contextmanager
-def open_backend(bars: Bars, *, workers: int = 1, scheduler: str | None = None) -> Iterator[Runner]:
-    """A function running tasks on `bars`, returning results in task order: on the Dask `scheduler` when
-    given, else on `workers` local processes (1: in this process). The workers and their copy of the
-    bars are set up here, once, before any progress display starts."""
+def open_backend(
+    bars: Bars, *, bad: Bad | None = None, workers: int = 1, scheduler: str | None = None
+) -> Iterator[Runner]:
+    """A function running tasks on `bars` (and their `bad` sessions), returning results in task order:
+    on the Dask `scheduler` when given, else on `workers` local processes (1: in this process). The
+    workers and their copy of the bars are set up here, once, before any progress display starts."""
+    data = (dict(bars), dict(bad or {}))
     if scheduler is not None:
-        with _dask(bars, scheduler) as run:
+        with _dask(data, scheduler) as run:
             yield _ordered(run)
     elif workers <= 1:
         yield _ordered(
-            lambda tasks, tick: [_ticked(evaluate(t, bars), tick, i) for i, t in enumerate(tasks, 1)]
+            lambda tasks, tick: [_ticked(evaluate(t, *data), tick, i) for i, t in enumerate(tasks, 1)]
         )
     else:
-        with _pool(bars, workers) as run:
+        with _pool(data, workers) as run:
             yield _ordered(run)
 
 
 def run_tasks(
-    tasks: Sequence[Task], bars: Bars, *, workers: int = 1, scheduler: str | None = None
+    tasks: Sequence[Task],
+    bars: Bars,
+    *,
+    bad: Bad | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> list[TaskResult]:
     """`tasks` on a backend opened for this call only."""
-    with open_backend(bars, workers=workers, scheduler=scheduler) as run:
+    with open_backend(bars, bad=bad, workers=workers, scheduler=scheduler) as run:
         return run(tasks, None)
 
 
@@ -154,32 +165,34 @@ def _ticked(result: TaskResult, tick: Progress, done: int) -> TaskResult:
     return result
 
 
-_WORKER_BARS: Bars = {}
+_WORKER_DATA: tuple[Bars, Bad] = ({}, {})
 
 
-def _init_worker(bars: Bars) -> None:
+def _init_worker(data: tuple[Bars, Bad]) -> None:
     """Pool initializer: keep the bars for every task of this worker; Ctrl-C is the parent's job, and
     the worker ends when its parent dies (even by kill -9). What the worker inherited (modules, bars)
     lives as long as it does, so it is frozen out of the garbage collector's full passes (each walked
     all of it, ~75 ms, and touched every inherited page)."""
-    global _WORKER_BARS
-    _WORKER_BARS = bars
+    global _WORKER_DATA
+    _WORKER_DATA = data
     gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent()
 
 
 def _evaluate_in_worker(task: Task) -> TaskResult:
-    return evaluate(task, _WORKER_BARS)
+    return evaluate(task, *_WORKER_DATA)
 
 
 def _ready() -> bool:
-    return bool(_WORKER_BARS)
+    return bool(_WORKER_DATA[0])
 
 
 @contextmanager
-def _pool(bars: Bars, workers: int) -> Iterator[Callable[[Sequence[Task], Progress], list[TaskResult]]]:
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(dict(bars),))
+def _pool(
+    data: tuple[Bars, Bad], workers: int
+) -> Iterator[Callable[[Sequence[Task], Progress], list[TaskResult]]]:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(data,))
     try:
         for future in [pool.submit(_ready) for _ in range(workers)]:  # start the workers now
             future.result()
@@ -199,16 +212,18 @@ def _pool(bars: Bars, workers: int) -> Iterator[Callable[[Sequence[Task], Progre
 
 
 @contextmanager
-def _dask(bars: Bars, address: str) -> Iterator[Callable[[Sequence[Task], Progress], list[TaskResult]]]:
+def _dask(
+    data: tuple[Bars, Bad], address: str
+) -> Iterator[Callable[[Sequence[Task], Progress], list[TaskResult]]]:
     with dask_client(address) as client:
         from distributed import as_completed as dask_completed
 
-        shared = client.scatter([dict(bars)], broadcast=True, hash=False)[0]
+        shared, bad = client.scatter(list(data), broadcast=True, hash=False)
 
         def run(tasks: Sequence[Task], tick: Progress) -> list[TaskResult]:
             batch = f"orb-{uuid.uuid4().hex[:12]}"
             futures = [
-                client.submit(evaluate, t, shared, key=f"{batch}-{t.index}", pure=False) for t in tasks
+                client.submit(evaluate, t, shared, bad, key=f"{batch}-{t.index}", pure=False) for t in tasks
             ]
             results = []
             for future in dask_completed(futures, loop=client.loop):
