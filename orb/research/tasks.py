@@ -1,7 +1,8 @@
 """The research task function and the backends that run it: in-process, a local process pool or Dask.
 
-`evaluate(task, bars)` is the one task function. The bars of every symbol are sent to each worker
-once (pool initializer, or Dask `scatter(broadcast=True)`); tasks carry only a config and a window.
+`evaluate(task, bars, bad)` is the one task function. The bars of every symbol, with the sessions the
+data layer marked `bad_bars`, are sent to each worker once (pool initializer, or Dask
+`scatter(broadcast=True)`); tasks carry only a config and a window (and a portfolio's symbols).
 Results come back in task order whatever the backend and worker count.
 """
 
@@ -140,15 +141,10 @@ def open_backend(
 
 
 def run_tasks(
-    tasks: Sequence[Task],
-    bars: Bars,
-    *,
-    bad: Bad | None = None,
-    workers: int = 1,
-    scheduler: str | None = None,
+    tasks: Sequence[Task], bars: Bars, *, workers: int = 1, scheduler: str | None = None
 ) -> list[TaskResult]:
     """`tasks` on a backend opened for this call only."""
-    with open_backend(bars, bad=bad, workers=workers, scheduler=scheduler) as run:
+    with open_backend(bars, workers=workers, scheduler=scheduler) as run:
         return run(tasks, None)
 
 
