@@ -1,8 +1,9 @@
 """One table of every metric key a run holds or a view shows: label, unit, kind, which way is better.
 
 The run-format.md keys (`RUN_METRICS`, in metrics.json order) and the aggregate extras come first;
-then the walk-forward robustness and Monte Carlo keys the views show. The console, charts, dashboard,
-sweep ranking, `schema.METRIC_KEYS` and the API `Metrics` model are built from it.
+then the walk-forward robustness and Monte Carlo keys the views show, and a portfolio run's own. The
+console, charts, dashboard, sweep ranking, `schema.METRIC_KEYS` and the API `Metrics` model are built
+from it.
 """
 
 from __future__ import annotations
@@ -162,9 +163,21 @@ RESEARCH_METRICS = (  # walk-forward robustness (walk_forward.json) and Monte Ca
     Metric("longest_losing_streak", "Longest losing streak", C, LOW),
 )
 
-METRICS: dict[str, Metric] = {m.key: m for m in (*RUN_METRICS, *AGGREGATE_METRICS, *RESEARCH_METRICS)}
+PORTFOLIO_METRICS = (  # a portfolio run's aggregate extras (strategy.md 10.8)
+    Metric("daily_hit_ratio", "Daily hit ratio", S),
+    Metric("worst_day_pct", "Worst day %", P),
+    Metric("avg_positions", "Average positions", X, NONE),
+    Metric("max_positions_used", "Most positions in a session", C, NONE),
+    Metric("benchmark_return_pct", "Benchmark buy and hold %", P, NONE),
+    Metric("beta", "Beta", X, NONE),
+    Metric("alpha_pct", "Alpha % per year", P),
+)
+METRICS: dict[str, Metric] = {
+    m.key: m for m in (*RUN_METRICS, *AGGREGATE_METRICS, *RESEARCH_METRICS, *PORTFOLIO_METRICS)
+}
 RUN_METRIC_KEYS = tuple(m.key for m in RUN_METRICS)
 SCALAR_RUN_METRIC_KEYS = tuple(m.key for m in RUN_METRICS if m.kind is not Kind.BREAKDOWN)
+PORTFOLIO_METRIC_KEYS = tuple(m.key for m in PORTFOLIO_METRICS)
 
 
 def label(key: str) -> str:

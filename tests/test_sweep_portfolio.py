@@ -158,3 +158,27 @@ def test_sessions_with_bad_bars_are_skipped_in_a_portfolio_sweep_as_in_the_run(t
     metrics = json.loads((plain / "metrics.json").read_text(encoding="utf-8"))["aggregate"]
     for key in (*RANK_KEYS, *PORTFOLIO_KEYS):
         assert (pd.isna(row[key]) and metrics.get(key) is None) or row[key] == metrics.get(key), key
+
+
+def test_a_portfolio_sweep_ranks_by_a_portfolio_metric(tmp_path):
+    config, grid = _write(tmp_path, "p.yaml", CONFIG), _write(tmp_path, "grid.yaml", GRID)
+    code, out = run_cli(
+        tmp_path, "--symbols", *SYMBOLS, *SYNTH, "--config", str(config), "--sweep", str(grid),
+        "--rank-by", "daily_hit_ratio",
+    )  # fmt: skip
+    assert code == 0
+    (run,) = visible_runs(out)
+    table = _aggregates(run).sort_values("rank")
+    ratios = table["daily_hit_ratio"].tolist()
+    known = [r for r in ratios if not pd.isna(r)]
+    assert len(known) == 4 and known == sorted(known, reverse=True)
+    assert all(pd.isna(r) for r in ratios[len(known) :])  # the empty universes, last
+    info = json.loads((run / "sweep.json").read_text(encoding="utf-8"))
+    assert info["rank_by"] == "daily_hit_ratio" and info["best"]["combination"] == int(table.index[0])
+
+
+def test_a_portfolio_metric_cannot_rank_a_single_symbol_sweep(tmp_path, capsys):
+    grid = _write(tmp_path, "grid.yaml", "grid:\n  orb.base_minutes: [5, 15]\n")
+    code, out = run_cli(tmp_path, "--symbols", "SPY", *SYNTH, "--sweep", str(grid), "--rank-by", "alpha_pct")
+    assert code == 1 and visible_runs(out) == []
+    assert "'alpha_pct' is a portfolio metric" in one_error_line(capsys.readouterr().out)

@@ -119,7 +119,7 @@ class ResearchOutcome:
 
 def check_sweep(cfg: Config, research: ResearchRequest) -> Sweep:
     """The checked sweep with at least one valid combination (ConfigError otherwise)."""
-    check_rank_by(research.rank_by)
+    check_rank_by(research.rank_by, portfolio=cfg.portfolio.enabled)
     sweep = load_sweep(research.sweep_path, cfg)
     if not sweep.valid:
         raise ConfigError(

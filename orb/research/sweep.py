@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orb.config import Config, with_overrides
 from orb.errors import ConfigError
-from orb.metric_registry import METRICS, SCALAR_RUN_METRIC_KEYS, Better
+from orb.metric_registry import METRICS, PORTFOLIO_METRIC_KEYS, SCALAR_RUN_METRIC_KEYS, Better
 from orb.runs.layout import AGGREGATE  # the symbol column of a combination's aggregate row
 from orb.safeyaml import read_yaml_file
 from orb.schema import METRIC_KEYS
@@ -45,18 +45,10 @@ FIXED_SECTIONS = ("session", "data")
 # keys that decide the run's mode or which bars are loaded (the benchmark's)
 FIXED_KEYS = ("portfolio.enabled", "portfolio.benchmark")
 # a portfolio sweep's aggregate rows also carry the account's portfolio metrics (strategy.md 10.8)
-PORTFOLIO_KEYS = (
-    "daily_hit_ratio",
-    "worst_day_pct",
-    "avg_positions",
-    "max_positions_used",
-    "benchmark_return_pct",
-    "beta",
-    "alpha_pct",
-)
+PORTFOLIO_KEYS = PORTFOLIO_METRIC_KEYS
 COUNT_KEYS = tuple(k for k in METRIC_KEYS if METRICS[k].integer)
 RANK_KEYS = SCALAR_RUN_METRIC_KEYS
-LOWER_IS_BETTER = frozenset(k for k in RANK_KEYS if METRICS[k].better is Better.LOWER)
+LOWER_IS_BETTER = frozenset(k for k in (*RANK_KEYS, *PORTFOLIO_KEYS) if METRICS[k].better is Better.LOWER)
 
 
 class _Model(BaseModel):
@@ -244,10 +236,19 @@ def _lookup(tree: dict[str, Any], key: str) -> Any:
     return node
 
 
-def check_rank_by(key: str) -> str:
-    """`key` when it is a rankable metric key; ConfigError otherwise."""
-    if key not in RANK_KEYS:
-        raise ConfigError(f"--rank-by {key!r} is not a metric key; use one of {', '.join(RANK_KEYS)}")
+def check_rank_by(key: str, portfolio: bool | None = None) -> str:
+    """`key` when it is a rankable metric key (a portfolio metric only for a `portfolio` sweep; None:
+    not known yet); ConfigError otherwise."""
+    if key in PORTFOLIO_KEYS and portfolio is False:
+        raise ConfigError(
+            f"--rank-by {key!r} is a portfolio metric (strategy.md 10.8); rank by another key, "
+            "or sweep a config with portfolio.enabled: true"
+        )
+    if key not in RANK_KEYS and key not in PORTFOLIO_KEYS:
+        raise ConfigError(
+            f"--rank-by {key!r} is not a metric key; use one of {', '.join(RANK_KEYS)} "
+            f"(portfolio sweeps also {', '.join(PORTFOLIO_KEYS)})"
+        )
     return key
 
 
