@@ -182,3 +182,22 @@ def test_a_portfolio_metric_cannot_rank_a_single_symbol_sweep(tmp_path, capsys):
     code, out = run_cli(tmp_path, "--symbols", "SPY", *SYNTH, "--sweep", str(grid), "--rank-by", "alpha_pct")
     assert code == 1 and visible_runs(out) == []
     assert "'alpha_pct' is a portfolio metric" in one_error_line(capsys.readouterr().out)
+
+
+def test_the_api_serves_a_portfolio_sweep_with_its_portfolio_metrics(swept):
+    from fastapi.testclient import TestClient
+
+    from orb.api import create_app
+
+    run, _ = swept
+    api = TestClient(create_app(run.parent, api_key="", cors_origins=""))
+    answer = api.get(f"/api/sweeps/{run.name}", params={"symbol": "*"})
+    assert answer.status_code == 200
+    rows = answer.json()["rows"]
+    table = _aggregates(run)
+    for row in rows:
+        want = table.loc[row["combination"], "daily_hit_ratio"]
+        got = row["metrics"]["daily_hit_ratio"]
+        assert (got is None and pd.isna(want)) or got == want
+    aapl = api.get(f"/api/sweeps/{run.name}", params={"symbol": "AAPL"}).json()["rows"]
+    assert aapl and all(r["metrics"]["max_drawdown_duration_days"] is None for r in aapl)
