@@ -165,12 +165,12 @@ RESEARCH_METRICS = (  # walk-forward robustness (walk_forward.json) and Monte Ca
 
 PORTFOLIO_METRICS = (  # a portfolio run's aggregate extras (strategy.md 10.8)
     Metric("daily_hit_ratio", "Daily hit ratio", S),
-    Metric("worst_day_pct", "Worst day %", P),
+    Metric("worst_day_pct", "Worst day", P),
     Metric("avg_positions", "Average positions", X, NONE),
     Metric("max_positions_used", "Most positions in a session", C, NONE),
-    Metric("benchmark_return_pct", "Benchmark buy and hold %", P, NONE),
+    Metric("benchmark_return_pct", "Benchmark buy and hold", P, NONE),
     Metric("beta", "Beta", X, NONE),
-    Metric("alpha_pct", "Alpha % per year", P),
+    Metric("alpha_pct", "Alpha (per year)", P),
 )
 METRICS: dict[str, Metric] = {
     m.key: m for m in (*RUN_METRICS, *AGGREGATE_METRICS, *RESEARCH_METRICS, *PORTFOLIO_METRICS)

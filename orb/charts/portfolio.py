@@ -18,17 +18,20 @@ from plotly.subplots import make_subplots
 
 from orb.charts.base import ACCENT, COMBINED, NEG, NEUTRAL, POS, SHORT_COLOR, TZ, alpha, empty, finish
 from orb.charts.tables import format_metric
+from orb.metric_registry import METRICS, PORTFOLIO_METRIC_KEYS
 
-# Portfolio keys of metrics.json `aggregate` (run-format.md "Portfolio runs"): label and display format.
-PORTFOLIO_METRICS = {
-    "daily_hit_ratio": ("Daily hit ratio", lambda v: f"{v:.1%}"),
-    "worst_day_pct": ("Worst day", lambda v: f"{v:+.2f}%"),
-    "avg_positions": ("Average positions", lambda v: f"{v:.2f}"),
-    "max_positions_used": ("Most positions in a session", lambda v: f"{int(v):,}"),
-    "benchmark_return_pct": ("Benchmark buy and hold", lambda v: f"{v:+.2f}%"),
-    "beta": ("Beta", lambda v: f"{v:.2f}"),
-    "alpha_pct": ("Alpha (per year)", lambda v: f"{v:+.2f}%"),
+# Portfolio keys of metrics.json `aggregate` (run-format.md "Portfolio runs"): display format; the
+# labels are the metric registry's.
+_FORMATS = {
+    "daily_hit_ratio": lambda v: f"{v:.1%}",
+    "worst_day_pct": lambda v: f"{v:+.2f}%",
+    "avg_positions": lambda v: f"{v:.2f}",
+    "max_positions_used": lambda v: f"{int(v):,}",
+    "benchmark_return_pct": lambda v: f"{v:+.2f}%",
+    "beta": lambda v: f"{v:.2f}",
+    "alpha_pct": lambda v: f"{v:+.2f}%",
 }
+PORTFOLIO_METRICS = {key: (METRICS[key].label, _FORMATS[key]) for key in PORTFOLIO_METRIC_KEYS}
 FUNNEL_ORDER = ("no_data", "warmup")  # then the other skip reasons by count, then the outcomes
 OUTCOMES = ("not_selected", "no_signal", "traded")
 
