@@ -45,5 +45,9 @@ class SourceUnavailableError(DataError):
     """A data source could not be reached (network, rate limit) after retries."""
 
 
+class EmptyUniverseError(DataError):
+    """A portfolio run's universe rules select no symbol on any session (strategy.md 10.4-10.5)."""
+
+
 class OutputError(OrbError):
     """The run folder could not be written."""

@@ -22,7 +22,7 @@ from orb import console
 from orb.config import Config
 from orb.data import LoadedBars
 from orb.engine import EventLoopBacktest
-from orb.errors import DataError
+from orb.errors import DataError, EmptyUniverseError
 from orb.pipeline import RunRequest, build_manifest, no_data_error
 from orb.portfolio.account import simulate
 from orb.portfolio.measures import account_metrics, benchmark_series, symbol_statistics
@@ -188,7 +188,7 @@ def backtest(
         grid = build_grid(cfg, run_days, names, {r.symbol: r.daily for r in ok})
         chosen = grid[grid["status"] == "selected"]
         if chosen.empty:
-            raise DataError(_empty_universe_message(grid))
+            raise EmptyUniverseError(_empty_universe_message(grid))
         by_symbol = chosen.groupby("symbol", sort=True)["session_date"].apply(list)
         seconds["universe"] = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -274,8 +274,8 @@ def metric_row(metrics: dict[str, Any], extra: Sequence[str] = ()) -> dict[str, 
 
 def typed_frame(rows: list[dict[str, Any]], param_keys: Sequence[str]) -> pd.DataFrame:
     """Rows as a frame with stable dtypes: counts int64 (Int64 with a null), other metrics float64 (None ->
-    NaN), also with an
-    `is_`/`oos_` prefix; each parameter column one type (mixed types become JSON strings)."""
+    NaN), also with an `is_`/`oos_` prefix; each parameter column one type (mixed types become JSON
+    strings)."""
     frame = pd.DataFrame(rows)
     out = {}
     for col in frame.columns:

@@ -23,7 +23,7 @@ from loguru import logger
 from orb.config import Config
 from orb.data.checks import BAD_BARS_REASON
 from orb.engine import EventLoopBacktest
-from orb.errors import DataError, OrbError
+from orb.errors import EmptyUniverseError, OrbError
 from orb.metrics import aggregate_inputs, aggregate_metrics, metrics_of, symbol_metrics
 from orb.prepare import PreparedMemo
 from orb.workers import dask_client, die_with_parent
@@ -104,9 +104,7 @@ def _evaluate_portfolio(task: Task, bars: Bars, bad: Bad) -> TaskResult:
     logger.disable("orb.portfolio")  # its per-run lines and the bars' warnings: said once by the sweep
     try:
         res = backtest(task.config, list(task.symbols or bars), source, workers=1, quiet=True)
-    except DataError as exc:
-        if "the universe is empty on every session" not in str(exc):
-            raise
+    except EmptyUniverseError as exc:
         return TaskResult(task.index, {}, dict.fromkeys(COUNT_KEYS, 0), None, str(exc))
     finally:
         logger.enable("orb.portfolio")
