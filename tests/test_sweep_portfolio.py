@@ -5,6 +5,7 @@ settings writes to metrics.json."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 from orb.research.sweep import AGGREGATE, COUNT_KEYS, PORTFOLIO_KEYS, RANK_KEYS
 from tests.cli_helpers import one_error_line, run_cli, visible_runs
 
+REAL_SPY = Path(__file__).resolve().parent / "data" / "eqker_SPY_1min_2019-02.csv"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMD"]
 SYNTH = ["--synthetic", "--start", "2024-01-02", "--end", "2024-03-28"]
 CONFIG = (
@@ -201,3 +203,28 @@ def test_the_api_serves_a_portfolio_sweep_with_its_portfolio_metrics(swept):
         assert (got is None and pd.isna(want)) or got == want
     aapl = api.get(f"/api/sweeps/{run.name}", params={"symbol": "AAPL"}).json()["rows"]
     assert aapl and all(r["metrics"]["max_drawdown_duration_days"] is None for r in aapl)
+
+
+def test_a_benchmark_without_bars_stops_the_sweep_with_one_line_and_no_folder(tmp_path, capsys):
+    config = _write(tmp_path, "p.yaml", CONFIG.replace("benchmark: SPY", "benchmark: QQQ"))
+    grid = _write(tmp_path, "grid.yaml", GRID)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for sym in SYMBOLS[:2]:
+        shutil.copy(REAL_SPY, folder / f"{sym}.csv")
+    code, out = run_cli(
+        tmp_path,
+        "--symbols",
+        *SYMBOLS[:2],
+        "--data",
+        str(folder),
+        "--config",
+        str(config),
+        "--sweep",
+        str(grid),
+    )
+    assert code == 1 and visible_runs(out) == []
+    assert not out.exists() or not any(
+        p.name.startswith(".tmp-") for p in out.iterdir()
+    )  # nothing half-written
+    assert "benchmark QQQ has no bars" in one_error_line(capsys.readouterr().out)
